@@ -1,0 +1,1 @@
+"""Training shards: segments, mel spectrograms/latents, time-aligned condition tracks, loaders."""

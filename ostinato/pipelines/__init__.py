@@ -1,0 +1,1 @@
+"""Ray orchestration only: listing inputs, wiring stages, writing shards, resuming."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Create .venv and install ostinato into it (idempotent; quick when nothing changed).
+# On a machine without an NVIDIA GPU, PyTorch's CPU build is installed first so that
+# pip never pulls the multi-GB CUDA wheels. Override with OSTINATO_TORCH_SPEC.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${OSTINATO_VENV:-.venv}
+TORCH_VERSION=2.13.0
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+"$PY" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+    if [ -n "${OSTINATO_TORCH_SPEC:-}" ]; then
+        "$PY" -m pip install --quiet $OSTINATO_TORCH_SPEC
+    elif command -v nvidia-smi >/dev/null 2>&1; then
+        "$PY" -m pip install --quiet "torch==${TORCH_VERSION}"
+    else
+        # A local wheel (pip find-links) or PyTorch's CPU index provides the +cpu build.
+        "$PY" -m pip install --quiet "torch==${TORCH_VERSION}+cpu" \
+            || "$PY" -m pip install --quiet "torch==${TORCH_VERSION}" \
+                --index-url https://download.pytorch.org/whl/cpu
+    fi
+fi
+
+stamp="$VENV/.ostinato-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$PY" -m pip install --quiet -e ".[dev,s3]"
+    touch "$stamp"
+fi
