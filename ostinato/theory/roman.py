@@ -1,0 +1,289 @@
+"""Roman-numeral analysis of chord segments in a known key, and the harmonic function of each numeral.
+
+A first cut built on music21. Each chord (root pitch class, quality) is read in the key (tonic pitch
+class, mode) and given a music21 Roman-numeral ``figure``, the scale ``degree`` of its root and a
+harmonic ``function`` (tonic / predominant / dominant / other).
+
+Conventions (all checked by ``tests/test_roman.py``):
+
+* **Figures are music21-parseable and exact**: ``music21.roman.RomanNumeral(figure, key)`` realises
+  exactly the chord's pitch classes with the chord's root. A figure is the numeral (case = quality of
+  the third), an optional accidental prefix in music21's sense, and a quality suffix: ``o`` (dim),
+  ``+`` (aug), ``7`` / ``o7`` / ``ø7`` (sevenths; a ``b7``/``#7`` where music21's diatonic seventh is not
+  the chord's), ``54`` / ``52`` for sus4 / sus2 (music21 has no "sus"; ``V54`` is G-C-D in C).
+  Chords are taken in root position, so figures carry no inversion.
+* **Minor keys follow music21's default (``Minor67Default.QUOTE``)**: in A minor, ``VI`` is F major
+  and ``VII`` is G major (natural minor), while ``vii`` / ``viio`` are built on G#. The figure
+  ``romanNumeralFromChord`` itself writes for F major in A minor (``bVI``) does not parse back to F
+  major, so every candidate figure is verified by parsing it back before it is accepted. Candidates
+  are built from the root's degree and the quality, plainest first; for plain diatonic chords they
+  equal ``romanNumeralFromChord``'s figure (tested), and where none parses back (no chord of the
+  vocabulary today) ``romanNumeralFromChord``'s own figure is the fallback.
+* **Harte labels spell the root for the key** (``Bb:maj`` in F, ``A#:maj`` in B), double accidentals
+  simplified (``F##`` -> ``G``). Tonics are spelled C Db D Eb E F F# G Ab A Bb B in major and
+  C C# D Eb E F F# G G# A Bb B in minor.
+* **Chromatic major and dominant-seventh chords that tonicise a diatonic triad are applied
+  (secondary) chords**: D major in C is ``V/V`` (not ``II``), C7 in C is ``V7/IV``, F#dim7 in C is
+  ``viio7/V``. A chromatic chord is applied when its root lies a fifth above (``V``, ``V7``) or a
+  semitone below (``viio``, ``viio7``, ``viiø7``) the root of a major or minor diatonic triad other
+  than the tonic. Other chromatic chords are borrowed/altered chords named by their root's
+  accidental: ``bVII``, ``bVI``, ``bIII``, ``iv`` and ``bII`` in major. In minor, the diatonic set is
+  the natural minor plus the raised 6th and 7th, so E major (``V``) and D major (``IV``) in A minor are
+  diatonic; C major in C minor reads as ``V/iv`` (a final Picardy third is not told apart).
+* Figures depend only on the chord's interval above the tonic, its quality and the mode, so results
+  are cached per ``((root_pc - tonic_pc) % 12, quality, mode)`` (264 possible entries); music21 is
+  called at most a handful of times per distinct entry and never again.
+
+Harmonic function (``harmonic_function``), from the root's scale degree and accidental:
+
+* **tonic**: I / i, iii / III / bIII (mediant as a tonic substitute), vi in major (deceptive-cadence
+  substitute).
+* **predominant**: ii / ii° / iiø7 / bII (Neapolitan, ``N``), IV / iv, VI in minor and bVI in major,
+  augmented sixths (``It``, ``Ger``, ``Fr``).
+* **dominant**: V / v / V7, the leading-tone chords vii° / viiø7 / viio7, the subtonic VII / bVII
+  (taken as a dominant substitute: the backdoor bVII7-I and minor-key VII-i cadences), and every
+  applied chord whose numeral before the slash is V or vii (``V/V``, ``V7/IV``, ``viio7/V``): an
+  applied dominant counts as a dominant of its target.
+* **other**: no chord, applied chords that are not dominants (``IV/IV``), unparseable figures.
+* Diminished triads off the leading tone follow their degree too (``iio`` predominant, ``vio`` in major
+  tonic); sus chords follow their root (``V54`` dominant, ``I54`` tonic).
+* Borrowed chords take the function of their root's degree (rules above): ``iv`` in major is
+  predominant, ``bVI`` predominant, ``bIII`` tonic, ``bVII`` dominant.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from music21 import chord as m21chord
+from music21 import key as m21key
+from music21 import pitch as m21pitch
+from music21 import roman as m21roman
+
+from ostinato.errors import AnalysisError
+from ostinato.testing.synth import CHORD_INTERVALS
+
+#: Chord qualities understood here (``"N"`` is no chord); the same names as the MIR chord stage.
+QUALITIES: tuple[str, ...] = (*CHORD_INTERVALS, "N")
+
+MODES: tuple[str, ...] = ("major", "minor")
+
+FUNCTIONS: tuple[str, ...] = ("tonic", "predominant", "dominant", "other")
+
+#: Interval (music21 name) above the tonic used to spell a root ``k`` semitones above it, and the
+#: scale degree that spelling gives; the same table serves both modes.
+_ROOT_INTERVALS: tuple[str, ...] = ("P1", "m2", "M2", "m3", "M3", "P4", "A4", "P5", "m6", "M6", "m7", "M7")
+_DEGREE_OF_SEMITONES: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7)
+
+#: Conventional spelling of each tonic pitch class (music21 names, ``-`` = flat).
+_TONIC_NAMES: dict[str, tuple[str, ...]] = {
+    "major": ("C", "D-", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B"),
+    "minor": ("C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B"),
+}
+
+#: Pitch classes above the tonic counted as diatonic: major scale; natural minor + raised 6th and 7th.
+_DIATONIC: dict[str, frozenset[int]] = {
+    "major": frozenset({0, 2, 4, 5, 7, 9, 11}),
+    "minor": frozenset({0, 2, 3, 5, 7, 8, 9, 10, 11}),
+}
+
+#: Diatonic major/minor triads (semitones above the tonic -> figure) that applied chords may tonicise.
+_APPLIED_TARGETS: dict[str, dict[int, str]] = {
+    "major": {2: "ii", 4: "iii", 5: "IV", 7: "V", 9: "vi"},
+    "minor": {3: "III", 5: "iv", 7: "V", 8: "VI", 10: "VII"},
+}
+
+_UPPER = {"maj", "aug", "7", "maj7", "sus2", "sus4"}
+_ALTERATIONS = ("", "b", "#")
+_SEVENTHS = ("7", "b7", "#7", "##7")
+#: Quality suffixes to try, plainest first; an altered interval (``b7``, ``5#2``) is written only when
+#: music21's diatonic reading of the plain one differs from the chord.
+_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "maj": ("",),
+    "min": ("",),
+    "dim": ("o",),
+    "aug": ("+",),
+    "7": _SEVENTHS,
+    "maj7": _SEVENTHS,
+    "min7": _SEVENTHS,
+    "hdim7": ("ø7",),
+    "dim7": ("o7",),
+    "sus2": tuple(f"{a}5{b}2" for a in _ALTERATIONS for b in _ALTERATIONS),
+    "sus4": tuple(f"{a}5{b}4" for a in _ALTERATIONS for b in _ALTERATIONS),
+}
+_APPLIED_PRIMARY = {"maj": "V", "7": "V7", "dim": "viio", "dim7": "viio7", "hdim7": "viiø7"}
+_NUMERALS = ("I", "II", "III", "IV", "V", "VI", "VII")
+
+_FIGURE_RE = re.compile(r"^(?P<acc>[b#]*)(?P<num>VII|VI|V|IV|III|II|I|vii|vi|v|iv|iii|ii|i)")
+
+
+class ChordLike(Protocol):
+    """A chord segment: times in seconds, root pitch class (0 = C, -1 = no chord), quality name."""
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def end_s(self) -> float: ...
+
+    @property
+    def root_pc(self) -> int: ...
+
+    @property
+    def quality(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RomanChord:
+    """One chord read in a key.
+
+    ``chord`` is a Harte label (``"G:maj"``, ``"Bb:7"``, ``"N"``) with the root spelled for the key;
+    ``figure`` a music21 Roman-numeral figure (``"V"``, ``"vi"``, ``"V7"``, ``"bVII"``, ``"V/V"``; ``""``
+    for no chord); ``function`` one of ``FUNCTIONS``; ``degree`` the scale degree 1-7 of the root
+    (0 for no chord; an applied chord's degree is its own root's, e.g. 2 for ``V/V``).
+    """
+
+    start_s: float
+    end_s: float
+    chord: str
+    figure: str
+    function: str
+    degree: int
+
+
+def roman_numerals(chords: Sequence[ChordLike], *, tonic_pc: int, mode: str) -> list[RomanChord]:
+    """Read each chord segment in the key ``tonic_pc`` (0 = C ... 11 = B), ``mode`` ("major" / "minor").
+
+    A segment with ``root_pc == -1`` or quality ``"N"`` is no chord: figure ``""``, function
+    ``"other"``, degree 0, chord ``"N"``. Raises ``AnalysisError`` for an unknown quality or mode or a
+    pitch class out of range. Returns one ``RomanChord`` per input segment, in order.
+    """
+    tonic = _check_key(tonic_pc, mode)
+    out = []
+    for c in chords:
+        root, quality = int(c.root_pc), str(c.quality)
+        if quality not in QUALITIES:
+            raise AnalysisError(f"unknown chord quality {quality!r}; known: {list(QUALITIES)}")
+        if not -1 <= root <= 11:
+            raise AnalysisError(f"chord root_pc must be -1 (no chord) or 0..11, got {root}")
+        if root == -1 or quality == "N":
+            out.append(RomanChord(float(c.start_s), float(c.end_s), "N", "", "other", 0))
+            continue
+        semis = (root - tonic) % 12
+        figure = _figure(semis, quality, mode)
+        out.append(
+            RomanChord(
+                start_s=float(c.start_s),
+                end_s=float(c.end_s),
+                chord=f"{_root_name(semis, tonic, mode)}:{quality}",
+                figure=figure,
+                function=_function(figure, mode),
+                degree=_DEGREE_OF_SEMITONES[semis],
+            )
+        )
+    return out
+
+
+def harmonic_function(figure: str, *, mode: str) -> str:
+    """Harmonic function ("tonic", "predominant", "dominant" or "other") of ``figure`` in ``mode``.
+
+    See the module docstring for the rules; ``""`` (no chord) and unparseable figures are ``"other"``.
+    """
+    if mode not in MODES:
+        raise AnalysisError(f"mode must be one of {MODES}, got {mode!r}")
+    return _function(figure, mode)
+
+
+def key_name(tonic_pc: int, mode: str) -> str:
+    """Conventional spelling of a key as a music21 key string: "C", "E-", "f#" (lower case = minor)."""
+    name = _TONIC_NAMES[mode][_check_key(tonic_pc, mode)]
+    return name if mode == "major" else name.lower()
+
+
+def _check_key(tonic_pc: int, mode: str) -> int:
+    if mode not in MODES:
+        raise AnalysisError(f"mode must be one of {MODES}, got {mode!r}")
+    tonic = int(tonic_pc)
+    if not 0 <= tonic <= 11:
+        raise AnalysisError(f"tonic_pc must be a pitch class 0..11, got {tonic_pc}")
+    return tonic
+
+
+@functools.cache
+def _function(figure: str, mode: str) -> str:
+    if not figure:
+        return "other"
+    primary, _, target = figure.partition("/")
+    if primary.startswith(("It", "Ger", "Fr", "N")):
+        return "predominant" if not target else "other"
+    m = _FIGURE_RE.match(primary)
+    if m is None:
+        return "other"
+    degree = _NUMERALS.index(m["num"].upper()) + 1
+    if target:
+        return "dominant" if degree in (5, 7) else "other"
+    if degree in (5, 7):
+        return "dominant"
+    if degree in (2, 4):
+        return "predominant"
+    if degree == 6:
+        return "tonic" if mode == "major" and "b" not in m["acc"] else "predominant"
+    return "tonic"
+
+
+@functools.cache
+def _reference_key(mode: str) -> m21key.Key:
+    """C major or C minor: figures are computed there and hold in every key of the mode."""
+    return m21key.Key("C" if mode == "major" else "c")
+
+
+@functools.cache
+def _figure(semis: int, quality: str, mode: str) -> str:
+    """The figure of a chord ``semis`` semitones above the tonic; see the module docstring."""
+    pcs = frozenset((semis + i) % 12 for i in CHORD_INTERVALS[quality])
+    for candidate in _candidates(semis, quality, mode, pcs):
+        if _realises(candidate, mode, semis, pcs):
+            return candidate
+    # music21's own reading; not guaranteed to parse back, but never empty.
+    return _music21_figure(semis, quality, mode)
+
+
+def _candidates(semis: int, quality: str, mode: str, pcs: frozenset[int]) -> list[str]:
+    out = []
+    if not pcs <= _DIATONIC[mode] and quality in _APPLIED_PRIMARY:
+        step = 1 if quality.startswith(("dim", "hdim")) else 5
+        target = _APPLIED_TARGETS[mode].get((semis + step) % 12)
+        if target is not None:
+            out.append(f"{_APPLIED_PRIMARY[quality]}/{target}")
+    numeral = _NUMERALS[_DEGREE_OF_SEMITONES[semis] - 1]
+    numeral = numeral if quality in _UPPER else numeral.lower()
+    for accidental in ("", "b", "#"):
+        out.extend(f"{accidental}{numeral}{suffix}" for suffix in _SUFFIXES[quality])
+    return out
+
+
+def _realises(figure: str, mode: str, semis: int, pcs: frozenset[int]) -> bool:
+    try:
+        rn = m21roman.RomanNumeral(figure, _reference_key(mode))
+        return rn.root().pitchClass == semis and frozenset(rn.pitchClasses) == pcs
+    except Exception:  # music21 raises assorted types for figures it cannot read
+        return False
+
+
+def _music21_figure(semis: int, quality: str, mode: str) -> str:
+    root = m21pitch.Pitch("C3").transpose(_ROOT_INTERVALS[semis])
+    pitches = [root.transpose(i) for i in CHORD_INTERVALS[quality]]
+    return str(m21roman.romanNumeralFromChord(m21chord.Chord(pitches), _reference_key(mode)).figure)
+
+
+@functools.cache
+def _root_name(semis: int, tonic: int, mode: str) -> str:
+    """The root's name spelled for the key, Harte style (``Bb``, ``F#``); double accidentals simplified."""
+    p = m21pitch.Pitch(_TONIC_NAMES[mode][tonic]).transpose(_ROOT_INTERVALS[semis])
+    if abs(p.alter) > 1:
+        p = p.getEnharmonic()
+    return p.name.replace("-", "b")
