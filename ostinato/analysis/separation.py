@@ -147,6 +147,13 @@ def load_demucs(name: str, *, repo: Path | None = None) -> BagOfModels:
     return bag.eval()
 
 
+#: Appended to every error about a local model folder: the ways out.
+_REPO_HINT = (
+    " Point separation.repo at a folder that holds the model, leave it unset to use the Hugging Face cache "
+    "(or download online), or set separation.enabled=false to skip separation."
+)
+
+
 def _missing_message(name: str, tried: Sequence[str]) -> str:
     return (
         f"Demucs weights for model {name!r} are not available locally and could not be downloaded "
@@ -168,6 +175,7 @@ def _load_from_folder(name: str, folder: Path) -> BagOfModels:
     if not folder.is_dir():
         raise WeightsMissingError(
             f"separation.repo={folder} is not a folder, so Demucs model {name!r} cannot be loaded from it."
+            + _REPO_HINT
         )
     base = name.removeprefix("hf://").rsplit("/", 1)[-1]
     try:
@@ -181,7 +189,7 @@ def _load_from_folder(name: str, folder: Path) -> BagOfModels:
                 return th_repo.get_model(sig)
             raise WeightsMissingError(
                 f"Demucs model {name!r} needs {sig}.safetensors or {sig}[-checksum].th, "
-                f"and separation.repo={folder} has neither."
+                f"and separation.repo={folder} has neither." + _REPO_HINT
             )
 
         bag_file = folder / f"{base}.yaml"
@@ -195,11 +203,11 @@ def _load_from_folder(name: str, folder: Path) -> BagOfModels:
         raise
     except Exception as exc:  # corrupt files, bad checksums, unknown classes: all unusable weights
         raise WeightsMissingError(
-            f"Demucs model {name!r} in separation.repo={folder} could not be loaded: {exc}"
+            f"Demucs model {name!r} in separation.repo={folder} could not be loaded: {exc}." + _REPO_HINT
         ) from exc
     raise WeightsMissingError(
         f"separation.repo={folder} has no {base}.yaml bag and no {base}.th / {base}.safetensors model, "
-        f"so Demucs model {name!r} cannot be loaded from it."
+        f"so Demucs model {name!r} cannot be loaded from it." + _REPO_HINT
     )
 
 

@@ -1,0 +1,94 @@
+"""One track's complete MIR description: the stages of ``analysis`` composed in data-flow order.
+
+frames (one blocked STFT) -> tuning -> beats/meter -> key -> chords -> sections -> loudness -> timbre.
+When separation ran, the harmonic stems' chroma replaces the mix chroma for key and chords, where drums
+and vocals would otherwise blur the harmony.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ostinato.analysis.loudness import Loudness, measure_loudness
+from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
+from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
+from ostinato.analysis.structure import Section, segment_sections
+from ostinato.analysis.timbre import TimbreSummary, summarize_timbre
+from ostinato.analysis.tonal import ChordSegment, KeyEstimate, estimate_key, estimate_tuning, recognize_chords
+
+#: Peak level below which a track is treated as silent (dBFS).
+SILENCE_DBFS = -60.0
+
+
+@dataclass(frozen=True)
+class TrackDescription:
+    """Everything the MIR stages say about one track. Musical fields are None for silent audio."""
+
+    duration_s: float
+    tuning_cents: float | None
+    beats: BeatTrack | None
+    onset_rate: float | None
+    key: KeyEstimate | None
+    chords: list[ChordSegment]
+    sections: list[Section]
+    loudness: Loudness
+    timbre: TimbreSummary | None
+    silent: bool
+
+
+def is_silent(y: np.ndarray) -> bool:
+    """True when the peak of ``y`` (any shape) is below SILENCE_DBFS."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    return peak <= 10 ** (SILENCE_DBFS / 20)
+
+
+def describe_track(
+    y: np.ndarray,
+    *,
+    sr: int,
+    hop_length: int = 512,
+    n_fft: int = 2048,
+    n_mfcc: int = 20,
+    block_s: float = 30.0,
+    min_section_s: float = 6.0,
+    harmonic_chroma: np.ndarray | None = None,
+) -> TrackDescription:
+    """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
+
+    ``harmonic_chroma`` (12, n_frames) at the same ``sr``/``hop_length``, from separated harmonic stems,
+    is used for key and chords when given.
+    """
+    y = np.atleast_2d(y)
+    duration = y.shape[-1] / sr
+    loudness = measure_loudness(y, sr=sr)
+    if is_silent(y):
+        return TrackDescription(duration, None, None, None, None, [], [], loudness, None, silent=True)
+    mono = y.mean(axis=0) if y.shape[0] > 1 else y[0]
+    tuning = estimate_tuning(y=mono, sr=sr)
+    frames: FrameFeatures = compute_frame_features(
+        mono, sr=sr, hop_length=hop_length, n_fft=n_fft, n_mfcc=n_mfcc, block_seconds=block_s, tuning=tuning
+    )
+    beats = track_beats(
+        onset_envelope=frames.onset_envelope, sr=sr, hop_length=hop_length, rms=frames.rms, chroma=frames.chroma
+    )
+    chroma = frames.chroma
+    if harmonic_chroma is not None:
+        n = min(chroma.shape[1], harmonic_chroma.shape[1])
+        chroma = harmonic_chroma[:, :n]
+    key = estimate_key(chroma=chroma)
+    chords = recognize_chords(chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times)
+    sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)
+    return TrackDescription(
+        duration_s=duration,
+        tuning_cents=100.0 * tuning,
+        beats=beats,
+        onset_rate=onset_rate(onset_envelope=frames.onset_envelope, sr=sr, hop_length=hop_length),
+        key=key,
+        chords=chords,
+        sections=sections,
+        loudness=loudness,
+        timbre=summarize_timbre(features=frames),
+        silent=False,
+    )

@@ -1,0 +1,295 @@
+"""Tuning, key and chords from chroma.
+
+Key: the long-term chroma is correlated with the 24 rotations of a major and a minor key profile.
+Chords: beat-synchronous chroma is compared with harmonic-aware templates of the 24 major and minor
+triads and a flat "no chord" template, and the label sequence is smoothed by Viterbi decoding of an HMM
+whose only structure is a probability of keeping the current chord.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+
+from ostinato.errors import AnalysisError
+
+PITCH_CLASSES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+#: Key profiles, tonic first: Temperley's revision of Krumhansl-Kessler ("Music and Probability", 2007),
+#: with the minor profile's subtonic raised from 1.5 to 3.0 and leading tone lowered from 4.0 to 3.5,
+#: since popular music uses the natural (Aeolian) minor at least as often as the harmonic minor
+#: (an i-VII-VI-V progression otherwise reads as the relative major).
+MAJOR_PROFILE = np.array([5.0, 2.0, 3.5, 2.0, 4.5, 4.0, 2.0, 4.5, 2.0, 3.5, 1.5, 4.0])
+MINOR_PROFILE = np.array([5.0, 2.0, 3.5, 4.5, 2.0, 4.0, 2.0, 4.5, 3.5, 2.0, 3.0, 3.5])
+
+#: Chord vocabularies: each output quality and the interval sets (semitones above the root) that it
+#: stands for. In "majmin" a dominant seventh still reads as major, so V7 chords are not lost to
+#: whichever triad happens to share three of their four notes.
+VOCABULARIES: dict[str, dict[str, tuple[tuple[int, ...], ...]]] = {
+    "majmin": {"maj": ((0, 4, 7), (0, 4, 7, 10)), "min": ((0, 3, 7),)},
+}
+
+#: Relative power of partials 1-4 of a note (about 1/h^2), folded into pitch classes 0, 0, 7, 0 above it.
+_PARTIAL_POWER = ((0, 1.0), (0, 0.25), (7, 0.11), (0, 0.06))
+
+#: Sharpness of the chord emission: log-likelihood per unit of cosine similarity.
+_EMISSION_SHARPNESS = 25.0
+
+#: "No chord" similarity is the cosine with a flat chroma minus this margin, so that it wins on silence and on
+#: unpitched passages (percussion, noise) but not on chords under loud drums.
+_NO_CHORD_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class KeyEstimate:
+    """A global key: tonic pitch class (0 = C), mode and correlation strength in [0, 1]."""
+
+    tonic: str
+    tonic_pc: int
+    mode: str
+    strength: float
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"C major"``, ``"F# minor"``."""
+        return f"{self.tonic} {self.mode}"
+
+
+@dataclass(frozen=True)
+class ChordSegment:
+    """A chord over ``[start_s, end_s)`` seconds; ``root_pc`` -1 and quality ``"N"`` mean no chord."""
+
+    start_s: float
+    end_s: float
+    root_pc: int
+    quality: str
+
+    @property
+    def label(self) -> str:
+        """Harte-style label: ``"C:maj"``, ``"A:min"``, or ``"N"``."""
+        return "N" if self.root_pc < 0 else f"{PITCH_CLASSES[self.root_pc]}:{self.quality}"
+
+
+def estimate_tuning(
+    y: np.ndarray,
+    *,
+    sr: int,
+    n_excerpts: int = 8,
+    excerpt_s: float = 1.0,
+    n_fft: int = 4096,
+) -> float:
+    """Deviation of the reference pitch from A440, from spectral peaks in the loudest excerpts.
+
+    Only ``n_excerpts`` excerpts of ``excerpt_s`` seconds (the loudest, at most one per
+    ``len(y) / n_excerpts`` stretch) are analysed, so the cost does not grow with the track's length.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono waveform.
+    sr : int > 0
+        Sample rate, Hz.
+    n_excerpts : int > 0
+        Number of excerpts analysed.
+    excerpt_s : float > 0
+        Length of each excerpt, seconds.
+    n_fft : int > 0
+        FFT size for the peak search, samples.
+
+    Returns
+    -------
+    float in [-0.5, 0.5)
+        Fractions of a semitone (0 for silence or too short signals).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise AnalysisError(f"expected a mono signal of shape (n,), got shape {y.shape}.")
+    width = int(excerpt_s * sr)
+    if width < n_fft or len(y) < width:
+        return 0.0
+    stretch = max(len(y) // n_excerpts, width)
+    pieces = []
+    for start in range(0, len(y) - width + 1, stretch):
+        region = y[start : min(start + stretch, len(y))]
+        n_win = len(region) // width
+        windows = region[: n_win * width].reshape(n_win, width)
+        energy = np.einsum("ij,ij->i", windows, windows)
+        best = int(np.argmax(energy))
+        if energy[best] > 0:
+            pieces.append(region[best * width : (best + 1) * width])
+    if not pieces:
+        return 0.0
+    tuning = librosa.estimate_tuning(y=np.concatenate(pieces), sr=sr, n_fft=n_fft)
+    return float(((tuning + 0.5) % 1.0) - 0.5)
+
+
+def _check_chroma(chroma: np.ndarray) -> np.ndarray:
+    chroma = np.asarray(chroma, dtype=np.float64)
+    if chroma.ndim != 2 or chroma.shape[0] != 12:
+        raise AnalysisError(f"expected chroma of shape (12, n_frames), got shape {chroma.shape}.")
+    if not np.isfinite(chroma).all():
+        raise AnalysisError("the chroma contains NaN or infinite values.")
+    return chroma
+
+
+def estimate_key(*, chroma: np.ndarray, weights: np.ndarray | None = None) -> KeyEstimate:
+    """Global key by correlating the (weighted) mean chroma with rotated key profiles.
+
+    Parameters
+    ----------
+    chroma : np.ndarray [shape=(12, n_frames)]
+        Chroma, row 0 = C.
+    weights : np.ndarray [shape=(n_frames,)] or None
+        Non-negative weight per frame (e.g. RMS); equal weights if None.
+
+    Returns
+    -------
+    KeyEstimate
+        ``strength`` is the Pearson correlation with the winning profile, clipped to [0, 1]
+        (0, with the key C major, when the chroma is all zeros).
+    """
+    chroma = _check_chroma(chroma)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (chroma.shape[1],) or np.any(weights < 0):
+            raise AnalysisError(f"weights must be non-negative of shape ({chroma.shape[1]},), got {weights.shape}.")
+        profile = chroma @ weights
+    else:
+        profile = chroma.sum(axis=1)
+    if np.ptp(profile) <= 0:
+        return KeyEstimate("C", 0, "major", 0.0)
+    scores = _key_correlations(profile)  # (2, 12): major, minor by tonic
+    mode_idx, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return KeyEstimate(
+        tonic=PITCH_CLASSES[tonic],
+        tonic_pc=int(tonic),
+        mode=("major", "minor")[mode_idx],
+        strength=float(np.clip(scores[mode_idx, tonic], 0.0, 1.0)),
+    )
+
+
+def _key_correlations(profile: np.ndarray) -> np.ndarray:
+    """Pearson correlation of a 12-bin pitch-class profile with every major and minor key, shape (2, 12)."""
+    out = np.empty((2, 12))
+    for m, ref in enumerate((MAJOR_PROFILE, MINOR_PROFILE)):
+        rotated = np.stack([np.roll(ref, t) for t in range(12)])
+        out[m] = [np.corrcoef(profile, r)[0, 1] for r in rotated]
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _chord_templates(vocabulary: str) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, str], ...]]:
+    """Unit-norm templates (n_templates, 12), the state each belongs to, and each state's (root, quality).
+
+    The last state is "no chord", with a flat template.
+    """
+    rows, owner, names = [], [], []
+    for quality, shapes in VOCABULARIES[vocabulary].items():
+        for root in range(12):
+            for intervals in shapes:
+                t = np.zeros(12)
+                for iv in intervals:
+                    for shift, power in _PARTIAL_POWER:
+                        t[(root + iv + shift) % 12] += power
+                rows.append(t / np.linalg.norm(t))
+                owner.append(len(names))
+            names.append((root, quality))
+    rows.append(np.full(12, 1 / np.sqrt(12)))
+    owner.append(len(names))
+    names.append((-1, "N"))
+    return np.stack(rows), np.asarray(owner), tuple(names)
+
+
+def recognize_chords(
+    *,
+    chroma: np.ndarray,
+    frame_times: np.ndarray,
+    beat_times: np.ndarray | None = None,
+    vocabulary: str = "majmin",
+    self_transition: float = 0.8,
+) -> list[ChordSegment]:
+    """Chord segments from chroma, beat-synchronous when beats are given.
+
+    Parameters
+    ----------
+    chroma : np.ndarray [shape=(12, n_frames)]
+        Per-frame chroma, row 0 = C, all zeros on silent frames (``FrameFeatures.chroma``).
+    frame_times : np.ndarray [shape=(n_frames,)]
+        Frame times, seconds, increasing.
+    beat_times : np.ndarray [shape=(n_beats,)] or None
+        Beat times, seconds; chroma is averaged between consecutive beats. Frame by frame if None or empty.
+    vocabulary : str
+        ``"majmin"``: the 24 major and minor triads plus ``"N"`` (dominant sevenths read as major).
+    self_transition : float in (0, 1)
+        Probability of keeping the current chord over half a second; scaled to the actual step
+        (median beat or frame interval).
+
+    Returns
+    -------
+    list[ChordSegment]
+        Contiguous segments from ``frame_times[0]`` to ``frame_times[-1]``, consecutive labels distinct.
+    """
+    chroma = _check_chroma(chroma)
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    if frame_times.shape != (chroma.shape[1],) or chroma.shape[1] == 0:
+        raise AnalysisError(
+            f"frame_times must have one time per chroma frame ({chroma.shape[1]}), got shape {frame_times.shape}."
+        )
+    if vocabulary not in VOCABULARIES:
+        raise AnalysisError(f"unknown chord vocabulary {vocabulary!r}; known: {sorted(VOCABULARIES)}.")
+    if not 0.0 < self_transition < 1.0:
+        raise AnalysisError(f"self_transition must lie in (0, 1), got {self_transition}.")
+
+    bounds = _step_bounds(frame_times, beat_times)  # frame index where each step starts, plus n_frames
+    sums = np.add.reduceat(chroma, bounds[:-1], axis=1)
+    steps = sums / np.diff(bounds)  # (12, n_steps) mean chroma per step
+    templates, owner, names = _chord_templates(vocabulary)
+    labels = _viterbi_labels(steps, templates, owner, frame_times, bounds, self_transition)
+
+    edges = np.append(frame_times[bounds[:-1]], frame_times[-1])
+    edges[0] = frame_times[0]
+    segments: list[ChordSegment] = []
+    for k, state in enumerate(labels):
+        root, quality = names[state]
+        if segments and (segments[-1].root_pc, segments[-1].quality) == (root, quality):
+            segments[-1] = ChordSegment(segments[-1].start_s, float(edges[k + 1]), root, quality)
+        else:
+            segments.append(ChordSegment(float(edges[k]), float(edges[k + 1]), root, quality))
+    return segments
+
+
+def _step_bounds(frame_times: np.ndarray, beat_times: np.ndarray | None) -> np.ndarray:
+    """Start frame of every step (beat interval, or frame), followed by ``n_frames``."""
+    n = len(frame_times)
+    if beat_times is None or len(beat_times) == 0:
+        return np.arange(n + 1)
+    starts = np.searchsorted(frame_times, np.asarray(beat_times, dtype=np.float64) - 1e-9)
+    return np.unique(np.concatenate([[0], starts[(starts > 0) & (starts < n)], [n]]))
+
+
+def _viterbi_labels(
+    steps: np.ndarray,
+    templates: np.ndarray,
+    owner: np.ndarray,
+    frame_times: np.ndarray,
+    bounds: np.ndarray,
+    self_transition: float,
+) -> np.ndarray:
+    """Most likely state index per step under a sticky HMM; a state scores its best-matching template."""
+    norm = np.linalg.norm(steps, axis=0)
+    unit = steps / np.where(norm > 0, norm, 1.0)
+    starts = np.flatnonzero(np.diff(owner, prepend=-1))
+    sim = np.maximum.reduceat(templates @ unit, starts, axis=0)  # (n_states, n_steps)
+    sim[-1] -= _NO_CHORD_MARGIN
+    sim[:, norm <= 1e-6] = 0.0
+    sim[-1, norm <= 1e-6] = 1.0
+    n_states = sim.shape[0]
+    step_s = float(np.median(np.diff(frame_times[bounds[:-1]]))) if len(bounds) > 2 else 0.5
+    p_stay = self_transition ** (max(step_s, 1e-3) / 0.5)
+    transition = np.full((n_states, n_states), (1.0 - p_stay) / (n_states - 1))
+    np.fill_diagonal(transition, p_stay)
+    likelihood = np.exp(_EMISSION_SHARPNESS * (sim - sim.max(axis=0, keepdims=True)))
+    return librosa.sequence.viterbi(likelihood, transition)
