@@ -1,0 +1,93 @@
+"""The `ostinato` command line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ostinato.errors import OstinatoError
+
+app = typer.Typer(
+    name="ostinato",
+    help="Analyse music corpora into theory-annotated Parquet shards on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_err = Console(stderr=True)
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=")
+
+
+def _fail(exc: Exception) -> None:
+    _err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def split_overrides(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """Separate ``section.key=value`` overrides from INPUT arguments (an existing path always stays an INPUT)."""
+    inputs, overrides = [], []
+    for arg in arguments:
+        is_override = _OVERRIDE.match(arg) and not Path(arg).exists()
+        (overrides if is_override else inputs).append(arg)
+    return inputs, overrides
+
+
+@app.command()
+def analyze(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Folders, globs, list files (.txt) or s3:// / gs:// URIs of audio; plus section.key=value overrides.",
+        show_default=False,
+    )],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder or URI for the Parquet shards.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (see configs/).")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to join: 'auto', or ray://host:10001. Default: RAY_ADDRESS, else a local Ray.")] = None,
+    keep_stems: Annotated[str | None, typer.Option(
+        "--keep-stems", help="Also write separated stems as FLAC under this folder (~40 MB per minute).")] = None,
+    force: Annotated[bool, typer.Option(help="Allow appending to an output written with another config.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
+) -> None:
+    """Analyse audio files: Demucs stems, MIR features and Roman numerals, one Parquet row per file.
+
+    Re-running the same command on the same --out resumes: finished files are skipped.
+    """
+    from ostinato.config import load_config
+    from ostinato.pipelines.analyze import run_analysis
+
+    specs, overrides = split_overrides(inputs)
+    try:
+        if not specs:
+            raise OstinatoError("no INPUT given: name folders, globs, list files or URIs to analyse")
+        cfg = load_config(config, overrides)
+        run_analysis(specs, out, cfg, address=address, keep_stems=keep_stems, force=force, show_progress=not quiet)
+    except OstinatoError as exc:
+        _fail(exc)
+
+
+@app.command("demo-corpus")
+def demo_corpus(
+    folder: Annotated[Path, typer.Argument(help="Where to write the demo MP3s and their truth.json.")],
+    tracks: Annotated[int, typer.Option(help="Number of tracks.")] = 6,
+    seconds: Annotated[float, typer.Option(help="Length of each track in seconds.")] = 24.0,
+    seed: Annotated[int, typer.Option(help="Random seed (the corpus is deterministic for a seed).")] = 0,
+) -> None:
+    """Synthesise short multi-instrument MP3s at known keys, tempos and progressions, with their truth."""
+    from ostinato.demo import write_demo_corpus
+
+    try:
+        corpus = write_demo_corpus(folder, n_tracks=tracks, seconds=seconds, seed=seed)
+    except OstinatoError as exc:
+        _fail(exc)
+    _err.print(f"wrote {len(corpus.tracks)} tracks and their truth to {folder}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""`ostinato analyze` on Ray: CPU tasks identify and decode, GPU (or CPU) actors separate, CPU tasks describe.
+
+Each input is a chain of Ray calls: ``prepare`` (task) -> ``separate`` (actor, optional) -> ``describe``
+(task). The driver keeps a bounded number of inputs in flight (the ``ray.wait`` back-pressure pattern), so
+memory stays bounded on any corpus size, and turns every failure into an error row: Python errors are caught
+inside the stages; a worker process that dies is retried by Ray ``crash_retries`` times and then recorded.
+Ray Data would drop such rows with the failed block, which is why plain tasks and actors are used here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import ray
+
+from ostinato import ANALYSIS_VERSION, __version__, schema
+from ostinato.analysis.separation import SeparatorSpec, load_separator
+from ostinato.config import AnalyzeConfig
+from ostinato.errors import OstinatoError, WeightsMissingError
+from ostinato.pipelines import rows, stages
+from ostinato.pipelines.inputs import InputFile, list_inputs
+from ostinato.pipelines.progress import RunProgress, RunSummary, print_summary
+from ostinato.pipelines.resume import output_uri, read_finished
+from ostinato.pipelines.sink import ShardSink, read_card, write_card
+
+log = logging.getLogger(__name__)
+
+_PACKAGES = ("ray", "torch", "demucs", "librosa", "essentia", "music21", "pyarrow", "numpy", "av", "soxr")
+
+
+def connect(address: str | None = None) -> None:
+    """Join the Ray cluster at ``address`` (``auto`` or ``ray://host:port``; default ``RAY_ADDRESS``), or
+    start an embedded local one when neither is given. An already-connected session is reused."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+
+
+@ray.remote
+class SeparatorActor:
+    """Holds one loaded Demucs model; separates whole tracks chunk by chunk."""
+
+    def __init__(self, spec: SeparatorSpec, analysis_sr: int, hop_length: int, keep_stems: str | None) -> None:
+        self.spec = spec
+        self.separator = load_separator(spec)
+        self.analysis_sr, self.hop_length, self.keep_stems = analysis_sr, hop_length, keep_stems
+
+    def describe_model(self) -> dict[str, Any]:
+        return {"samplerate": self.separator.samplerate, "sources": list(self.separator.sources),
+                "device": self.separator.device}
+
+    def separate(self, prepared: stages.Prepared, audio) -> stages.SeparationOutcome:
+        return stages.separate(
+            self.separator, audio, track_id=prepared.track_id, model=self.spec.model,
+            analysis_sr=self.analysis_sr, hop_length=self.hop_length, keep_stems=self.keep_stems,
+        )
+
+
+@dataclass
+class _SeparatorPool:
+    actors: list[Any]
+    samplerate: int
+    turn: int = 0
+
+    def submit(self, prepared_ref, audio_ref):
+        actor = self.actors[self.turn % len(self.actors)]
+        self.turn += 1
+        return actor.separate.remote(prepared_ref, audio_ref)
+
+
+def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _SeparatorPool:
+    sep = config.separation
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    spec = SeparatorSpec(model=sep.model, repo=sep.repo, device=sep.device, shifts=sep.shifts,
+                         overlap=sep.overlap, chunk_s=sep.chunk_s)
+    if gpus and sep.device in ("auto", "cuda") or sep.device.startswith("cuda"):
+        count = sep.actors or max(1, int(gpus / sep.gpus_per_actor))
+        options = {"num_gpus": sep.gpus_per_actor, "num_cpus": 1}
+    else:
+        count = sep.actors or 1
+        options = {"num_cpus": 1}
+    retries = config.resources.crash_retries
+    actors = [
+        SeparatorActor.options(**options, max_restarts=retries, max_task_retries=retries).remote(
+            spec, config.decode.sample_rate, config.features.hop_length, keep_stems
+        )
+        for _ in range(count)
+    ]
+    try:
+        models = ray.get([a.describe_model.remote() for a in actors])
+    except ray.exceptions.RayActorError as exc:
+        cause = exc.__cause__ or exc
+        message = str(getattr(exc, "error_msg", "") or cause)
+        if "WeightsMissingError" in message or isinstance(cause, WeightsMissingError):
+            raise WeightsMissingError(message.strip().splitlines()[-1]) from None
+        raise OstinatoError(f"the separator could not start: {message.strip().splitlines()[-1]}") from None
+    log.info("separation: %d actor(s) of %s on %s", count, sep.model, models[0]["device"])
+    return _SeparatorPool(actors, samplerate=models[0]["samplerate"])
+
+
+def _packages() -> dict[str, str]:
+    found = {}
+    for name in _PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
+def _open_card(out: str, config: AnalyzeConfig, force: bool) -> dict[str, Any]:
+    card = read_card(out)
+    results_hash = config.results_hash()
+    if card is not None and card.get("config_hash") != results_hash and not force:
+        raise OstinatoError(
+            f"{out} holds results of a different analysis configuration (hash {card.get('config_hash')}, "
+            f"now {results_hash}); write to a new --out, or pass --force to mix them"
+        )
+    card = card or {"runs": []}
+    card.update(
+        schema_version=schema.SCHEMA_VERSION, analysis_version=ANALYSIS_VERSION, ostinato_version=__version__,
+        config_hash=results_hash, config=config.model_dump(mode="json"), packages=_packages(),
+        layout={"tracks": schema.TRACKS_DIR, "aliases": schema.ALIASES_DIR},
+    )
+    return card
+
+
+@dataclass
+class _InFlight:
+    item: InputFile
+    stage: str  # "prepare" | "describe"
+    refs: tuple = ()
+    prepared: stages.Prepared | None = None
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, ray.exceptions.OutOfMemoryError):
+        return "ran out of memory (the worker was killed by Ray's memory monitor)"
+    if isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.RayActorError):
+        return "the worker process died (crashed or was killed) on every retry"
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        return f"unexpected {type(exc.cause).__name__}: {exc.cause}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_analysis(
+    specs: Sequence[str],
+    out: str,
+    config: AnalyzeConfig,
+    *,
+    address: str | None = None,
+    keep_stems: str | None = None,
+    force: bool = False,
+    show_progress: bool = True,
+) -> RunSummary:
+    """Analyse every input not already in ``out`` and append its row to ``out``'s shards.
+
+    Re-running on the same ``out`` skips finished inputs, so a killed job is finished by running it again.
+    """
+    out = output_uri(out)
+    files = list_inputs(specs)
+    card = _open_card(out, config, force)
+    finished = read_finished(out)
+    todo = [f for f in files if f.uri not in finished.paths]
+    summary = RunSummary(out=out, inputs=len(files), skipped=len(files) - len(todo))
+    run_id = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run = {"run_id": run_id, "started": datetime.datetime.now(datetime.UTC).isoformat(), "inputs": len(files)}
+    card["runs"].append(run)
+    write_card(out, card)
+
+    sink = ShardSink(out, run_id=run_id, rows_per_shard=config.output.rows_per_shard,
+                     flush_s=config.output.flush_s, compression=config.output.compression)
+    if todo:
+        connect(address)
+        driver = _Driver(config, sink, finished.track_ids, keep_stems)
+        with RunProgress(summary, total=len(todo), enabled=show_progress) as progress:
+            driver.run(todo, progress)
+    sink.close()
+    summary.shards = sink.shards
+    run.update(finished=datetime.datetime.now(datetime.UTC).isoformat(), **summary.to_dict())
+    write_card(out, card)
+    if show_progress:
+        print_summary(summary)
+    return summary
+
+
+class _Driver:
+    """Keeps at most ``window`` inputs in flight and turns every outcome into exactly one row or alias."""
+
+    def __init__(self, config: AnalyzeConfig, sink: ShardSink, known_ids: set[str], keep_stems: str | None):
+        res = config.resources
+        self.config, self.sink = config, sink
+        self.pool = _start_separators(config, keep_stems) if config.separation.enabled else None
+        self.prepare = ray.remote(stages.prepare).options(
+            num_returns=3, num_cpus=res.cpus_per_task, max_retries=res.crash_retries
+        )
+        self.describe = ray.remote(stages.describe).options(
+            num_cpus=res.cpus_per_task, max_retries=res.crash_retries
+        )
+        self.config_ref = ray.put(config)
+        self.window = res.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        self.claimed = set(known_ids)
+        self.context = rows.RowContext(config_hash=config.results_hash())
+        self.in_flight: dict[Any, _InFlight] = {}
+        # Paths with the same bytes as a track still being analysed, attached to its row when it is emitted.
+        self.waiting_duplicates: dict[str, list[str]] = {}
+        self.progress: RunProgress | None = None
+
+    def run(self, todo: list[InputFile], progress: RunProgress) -> None:
+        self.progress = progress
+        queue = list(reversed(todo))
+        while queue or self.in_flight:
+            while queue and len(self.in_flight) < self.window:
+                self._submit(queue.pop())
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
+            self.sink.flush_if_due()
+            for ref in ready:
+                job = self.in_flight.pop(ref)
+                if job.stage == "prepare":
+                    self._after_prepare(job, ref)
+                else:
+                    self._after_describe(job, ref)
+
+    def _submit(self, item: InputFile) -> None:
+        model_sr = self.pool.samplerate if self.pool else None
+        refs = self.prepare.remote(item, self.config_ref, model_sr=model_sr)
+        self.in_flight[refs[0]] = _InFlight(item, "prepare", refs)
+
+    def _after_prepare(self, job: _InFlight, ref) -> None:
+        try:
+            prepared: stages.Prepared = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            self._fail(job, "decode", exc)
+            return
+        job.prepared = prepared
+        if prepared.track_id is not None and prepared.track_id in self.claimed:
+            if prepared.track_id in self.waiting_duplicates:
+                self.waiting_duplicates[prepared.track_id].append(prepared.uri)
+            else:
+                self.sink.add_duplicate(prepared.track_id, prepared.uri)
+            self.progress.record_duplicate()
+            return
+        if not prepared.ok:
+            self._emit(rows.error_row(self._claim(prepared), prepared.error, seconds=prepared.seconds,
+                                      context=self.context))
+            return
+        self.claimed.add(prepared.track_id)
+        self.waiting_duplicates[prepared.track_id] = []
+        _, audio_ref, model_audio_ref = job.refs
+        stems_ref = self.pool.submit(prepared, model_audio_ref) if self.pool else None
+        row_ref = self.describe.remote(prepared, audio_ref, config=self.config_ref, stems=stems_ref)
+        self.in_flight[row_ref] = _InFlight(job.item, "describe", prepared=prepared)
+
+    def _after_describe(self, job: _InFlight, ref) -> None:
+        try:
+            self._emit(ray.get(ref))
+        except ray.exceptions.RayError as exc:
+            stage = "separate" if isinstance(exc, ray.exceptions.RayActorError) else "describe"
+            self._fail(job, stage, exc)
+
+    def _claim(self, prepared: stages.Prepared) -> stages.Prepared:
+        """Give an error row a unique id: its content hash, or one derived from its path when unread."""
+        if prepared.track_id is None or prepared.track_id in self.claimed:
+            prepared.track_id = f"unread-{uuid.uuid5(uuid.NAMESPACE_URL, prepared.uri).hex}"
+        self.claimed.add(prepared.track_id)
+        return prepared
+
+    def _fail(self, job: _InFlight, stage: str, exc: Exception) -> None:
+        # A job that reached describe already claimed its id; one that died decoding is identified here.
+        prepared = job.prepared or self._claim(stages.identify(job.item, self.config))
+        self._emit(rows.error_row(prepared, (stage, _failure(exc)), seconds=prepared.seconds,
+                                  context=self.context))
+
+    def _emit(self, row: dict[str, Any]) -> None:
+        row["other_paths"] = [*row.get("other_paths", []), *self.waiting_duplicates.pop(row["track_id"], [])]
+        self.sink.add(row)
+        self.progress.record_row(row)

@@ -1,0 +1,205 @@
+"""The per-track stages as plain functions (no Ray): identify+decode, separate, describe+theory.
+
+``pipelines.analyze`` runs them as Ray tasks and actors; ``bench/analyze.py`` runs the very same functions in
+a sequential loop. Each stage catches AnalysisError-class problems and reports them as a (stage, message)
+pair, so one bad file becomes one error row and never stops the job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+from ostinato.analysis.decode import AudioInfo, DecodedAudio, decode
+from ostinato.analysis.describe import describe_track
+from ostinato.analysis.identify import content_hash
+from ostinato.analysis.separation import Separator
+from ostinato.analysis.stems import StemAccumulator, StemAnalysis, write_stems_flac
+from ostinato.config import AnalyzeConfig
+from ostinato.errors import AnalysisError
+from ostinato.pipelines import rows
+from ostinato.pipelines.inputs import InputFile
+from ostinato.storage import is_uri, resolve
+from ostinato.theory.roman import roman_numerals
+
+#: Test hook: inputs whose URI matches this glob kill their decoding worker process, the way a crashing
+#: native decoder would, so the bounded-retry path can be exercised end to end.
+CRASH_GLOB_ENV = "OSTINATO_TESTING_CRASH_DECODE_GLOB"
+
+
+@dataclass
+class SeparationOutcome:
+    """What the separation stage hands to describe: compact stem features, never the stems themselves."""
+
+    model: str
+    analysis: StemAnalysis | None
+    seconds: float
+    error: tuple[str, str] | None = None
+
+
+@dataclass
+class Prepared:
+    """The small result of identify+decode that the driver sees (waveforms travel separately)."""
+
+    uri: str
+    track_id: str | None = None
+    size: int | None = None
+    info: AudioInfo | None = None
+    duration_s: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    error: tuple[str, str] | None = None
+    node: str = field(default_factory=socket.gethostname)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _open_for_decode(uri: str):
+    if not is_uri(uri):
+        return uri
+    fs, path = resolve(uri)
+    return fs.open_input_file(path)
+
+
+def identify(item: InputFile, config: AnalyzeConfig) -> Prepared:
+    """Hash the file's bytes into ``track_id``; empty and oversized files become errors here."""
+    start = time.perf_counter()
+    prepared = Prepared(uri=item.uri)
+    try:
+        fs, path = resolve(item.uri)
+        with fs.open_input_stream(path) as handle:
+            prepared.track_id, prepared.size = content_hash(handle)
+    except OSError as exc:
+        prepared.error = ("identify", f"cannot read the file ({exc})")
+    else:
+        if prepared.size == 0:
+            prepared.error = ("identify", "file is empty (0 bytes)")
+        elif prepared.size > config.decode.max_file_mb * 2**20:
+            prepared.error = ("identify", f"file is {prepared.size / 2**20:.0f} MB, over decode.max_file_mb")
+    prepared.seconds["identify"] = time.perf_counter() - start
+    return prepared
+
+
+def _maybe_crash(uri: str) -> None:
+    pattern = os.environ.get(CRASH_GLOB_ENV)
+    if pattern and fnmatch.fnmatch(uri, pattern):
+        os._exit(134)
+
+
+def prepare(
+    item: InputFile, config: AnalyzeConfig, *, model_sr: int | None = None
+) -> tuple[Prepared, DecodedAudio | None, DecodedAudio | None]:
+    """Identify and decode one input.
+
+    Returns the Prepared record, the waveform at the analysis rate (``decode.sample_rate``, up to 2 channels),
+    and, when ``model_sr`` is given, a stereo waveform at that rate for the separator. Waveforms are None when
+    the input failed.
+    """
+    prepared = identify(item, config)
+    if not prepared.ok:
+        return prepared, None, None
+    start = time.perf_counter()
+    _maybe_crash(item.uri)
+    try:
+        audio = decode(
+            _open_for_decode(item.uri), sr=config.decode.sample_rate, max_duration_s=config.decode.max_duration_s
+        )
+        prepared.info, prepared.duration_s = audio.info, audio.duration_s
+        prepared.warnings.extend(audio.warnings)
+        if audio.duration_s < config.decode.min_duration_s:
+            raise AnalysisError(
+                f"audio is {audio.duration_s:.2f} s long; decode.min_duration_s is {config.decode.min_duration_s} s"
+            )
+        model_audio = None
+        if model_sr is not None:
+            model_audio = decode(
+                _open_for_decode(item.uri), sr=model_sr, max_duration_s=config.decode.max_duration_s
+            )
+    except AnalysisError as exc:
+        prepared.error = ("decode", str(exc))
+        return prepared, None, None
+    finally:
+        prepared.seconds["decode"] = time.perf_counter() - start
+    return prepared, audio, model_audio
+
+
+def describe(
+    prepared: Prepared,
+    audio: DecodedAudio,
+    *,
+    config: AnalyzeConfig,
+    stems: SeparationOutcome | None = None,
+) -> dict:
+    """Run MIR and theory on a decoded track and return its ``tracks`` row (ok or error)."""
+    context = rows.RowContext(config_hash=config.results_hash())
+    seconds = dict(prepared.seconds)
+    if stems is not None:
+        seconds["separate"] = stems.seconds
+        if stems.error is not None:
+            return rows.error_row(prepared, stems.error, seconds=seconds, context=context)
+    features = config.features
+    start = time.perf_counter()
+    try:
+        description = describe_track(
+            audio.y,
+            sr=audio.sr,
+            hop_length=features.hop_length,
+            n_fft=features.n_fft,
+            n_mfcc=features.n_mfcc,
+            block_s=features.block_s,
+            min_section_s=features.min_section_s,
+            harmonic_chroma=stems.analysis.harmonic_chroma if stems is not None else None,
+        )
+    except (AnalysisError, ValueError, FloatingPointError) as exc:
+        seconds["describe"] = time.perf_counter() - start
+        return rows.error_row(prepared, ("describe", str(exc)), seconds=seconds, context=context)
+    seconds["describe"] = time.perf_counter() - start
+    start = time.perf_counter()
+    roman = []
+    if description.key is not None:
+        roman = roman_numerals(description.chords, tonic_pc=description.key.tonic_pc, mode=description.key.mode)
+    seconds["theory"] = time.perf_counter() - start
+    warnings = ["audio is silent; musical features are empty"] if description.silent else []
+    return rows.ok_row(
+        prepared, description, roman, stems=stems, seconds=seconds, context=context, extra_warnings=warnings
+    )
+
+
+
+def separate(
+    separator: Separator,
+    audio: DecodedAudio,
+    *,
+    track_id: str,
+    model: str,
+    analysis_sr: int,
+    hop_length: int,
+    keep_stems: str | None = None,
+) -> SeparationOutcome:
+    """Separate a track chunk by chunk, keeping only per-stem features (and FLAC stems when ``keep_stems``)."""
+    start = time.perf_counter()
+    accumulator = StemAccumulator(
+        separator.sources, model_sr=separator.samplerate, analysis_sr=analysis_sr, hop_length=hop_length
+    )
+    writer = None
+    if keep_stems:
+        writer = write_stems_flac(sr=separator.samplerate, sources=separator.sources, folder=keep_stems,
+                                  track_id=track_id)
+    try:
+        for _, stems in separator.separate_chunks(audio.y, sr=audio.sr):
+            accumulator.add(stems)
+            if writer is not None:
+                writer.write(stems)
+        analysis = accumulator.finish()
+    except (AnalysisError, RuntimeError, ValueError) as exc:
+        if writer is not None:
+            writer.abort()  # no half-written stems under their final names
+        return SeparationOutcome(model, None, time.perf_counter() - start, ("separate", str(exc)))
+    if writer is not None:
+        writer.close()
+    return SeparationOutcome(model, analysis, time.perf_counter() - start)

@@ -1,0 +1,49 @@
+"""Shared fixtures: one local Ray per test module that asks for it, and small corpora built on the fly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("OSTINATO_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow test; set OSTINATO_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray with 2 CPUs for the whole module, shut down after it.
+
+    The crash hook glob is set for the workers so that inputs named ``*crash-me*`` kill their worker.
+    """
+    import ray
+
+    from ostinato.pipelines.stages import CRASH_GLOB_ENV
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        runtime_env={"env_vars": {CRASH_GLOB_ENV: "*crash-me*"}},
+        logging_level="WARNING",
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory) -> Path:
+    """A small demo corpus (3 tracks of 12 s) with truth.json, shared by the whole session."""
+    from ostinato.demo import write_demo_corpus
+
+    folder = tmp_path_factory.mktemp("demo")
+    write_demo_corpus(folder, n_tracks=3, seconds=12.0, seed=0)
+    return folder
