@@ -98,7 +98,7 @@ def _info(container: av.container.InputContainer) -> AudioInfo:
     bit_rate = stream.bit_rate or container.bit_rate
     return AudioInfo(
         container=container.format.name.split(",")[0],
-        codec=ctx.name or "unknown",
+        codec=getattr(ctx.codec, "canonical_name", None) or ctx.name or "unknown",
         sample_rate=int(ctx.sample_rate or 0),
         channels=int(ctx.channels or 0),
         duration_s=max(duration, 0.0),
@@ -203,5 +203,8 @@ def decode(
         y = y[:, :limit]
     if y.shape[1] == 0:
         raise AnalysisError("the audio stream decoded to zero samples")
+    declared = min(info.duration_s, max_duration_s or info.duration_s)
+    if not warnings and declared > 1.0 and y.shape[1] / out_sr < 0.9 * declared:
+        warnings.append(f"decoded {y.shape[1] / out_sr:.1f} s of the {declared:.1f} s the header declares (truncated?)")
     np.clip(y, -1.0, 1.0, out=y)
     return DecodedAudio(y=y, sr=out_sr, info=info, warnings=tuple(warnings))

@@ -244,3 +244,21 @@ def _crc16(data: bytes) -> int:
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
     return crc
+
+
+def write_m4a(y: np.ndarray, *, sr: int, path: Path, bitrate_kbps: int = 128) -> Path:
+    """AAC in an MP4 (.m4a) container through PyAV/FFmpeg's native AAC encoder. ``y``: (n,) or (channels, n)."""
+    import av
+
+    data = _as_channels_first(y)
+    layout = "mono" if data.shape[0] == 1 else "stereo"
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=sr, layout=layout)
+        stream.bit_rate = bitrate_kbps * 1000
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data, dtype=np.float32), format="fltp", layout=layout)
+        frame.sample_rate = sr
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return Path(path)
