@@ -163,6 +163,17 @@ def _child(mode: str, *args: str) -> dict:
     return data
 
 
+def _subset(corpus: Path, n: int) -> Path:
+    """A folder holding links to the first ``n`` tracks of ``corpus``."""
+    folder = corpus.parent / f"{corpus.name}-first{n}"
+    folder.mkdir(exist_ok=True)
+    for f in _files(str(corpus))[:n]:
+        link = folder / Path(f).name
+        if not link.exists():
+            link.symlink_to(f)
+    return folder
+
+
 def _make_tiny_demucs(folder: Path) -> tuple[str, str]:
     from ostinato.testing.tiny_demucs import build_tiny_htdemucs, save_local_repo
 
@@ -178,6 +189,9 @@ def main() -> None:
     parser.add_argument("--separation-model", default=None,
                         help="Demucs model with weights available here; default: a tiny random-weight HTDemucs")
     parser.add_argument("--separation-repo", default=None)
+    parser.add_argument("--separation-tracks", type=int, default=12,
+                        help="the separation runs use the first N tracks (separation on CPU is slow)")
+    parser.add_argument("--peer-tracks", type=int, default=24, help="MusicExtractor runs on the first N tracks")
     parser.add_argument("--long-minutes", type=float, default=0.0, help="also measure one file this long")
     parser.add_argument("--skip-separation", action="store_true")
     parser.add_argument("--json", default=None, help="write the figures here as JSON")
@@ -204,18 +218,21 @@ def main() -> None:
     report: dict = {"tracks": args.tracks, "audio_s": audio_s, "cores": cores}
     print(f"corpus: {args.tracks} MP3s, {audio_s / 60:.1f} min of audio, {cores} cores")
 
-    runs = [("without separation", None, None)]
+    runs = [("without separation", None, None, corpus)]
     if not args.skip_separation:
         if args.separation_model:
-            runs.append((f"with separation ({args.separation_model})", args.separation_model, args.separation_repo))
+            model, repo, label = args.separation_model, args.separation_repo, args.separation_model
         else:
-            name, repo = _make_tiny_demucs(work / "tiny-demucs")
-            runs.append(("with separation (tiny random-weight HTDemucs)", name, repo))
-    for label, model, repo in runs:
-        seq = _child("sequential", str(corpus), model or "-", repo or "-")
-        pipe = _child("pipeline", str(corpus), model or "-", repo or "-")
+            (model, repo), label = _make_tiny_demucs(work / "tiny-demucs"), "tiny random-weight HTDemucs"
+        subset = _subset(corpus, args.separation_tracks)
+        runs.append((f"with separation ({label}, {args.separation_tracks} tracks)", model, repo, subset))
+    for label, model, repo, folder in runs:
+        seconds = _audio_seconds(_files(str(folder)))
+        seq = _child("sequential", str(folder), model or "-", repo or "-")
+        pipe = _child("pipeline", str(folder), model or "-", repo or "-")
         entry = {
-            "sequential_x_realtime": audio_s / seq["wall_s"], "pipeline_x_realtime": audio_s / pipe["wall_s"],
+            "audio_s": seconds,
+            "sequential_x_realtime": seconds / seq["wall_s"], "pipeline_x_realtime": seconds / pipe["wall_s"],
             "ratio": seq["wall_s"] / pipe["wall_s"], "sequential_peak_rss_mb": seq["peak_rss_mb"],
             "pipeline_peak_rss_total_mb": pipe["peak_rss_total_mb"],
             "pipeline_peak_rss_worker_mb": pipe["peak_rss_worker_mb"],
@@ -233,8 +250,9 @@ def main() -> None:
         print(f"  pipeline / sequential: {entry['ratio']:.2f}x   stage share: "
               + ", ".join(f"{k} {v:.0%}" for k, v in entry["stage_share"].items() if v))
 
-    peer = _child("music_extractor", str(corpus))
-    report["music_extractor_x_realtime"] = audio_s / peer["wall_s"]
+    peers = _subset(corpus, args.peer_tracks)
+    peer = _child("music_extractor", str(peers))
+    report["music_extractor_x_realtime"] = _audio_seconds(_files(str(peers))) / peer["wall_s"]
     print(f"\nessentia MusicExtractor (1 process): {report['music_extractor_x_realtime']:.1f}x realtime")
     ours, peer_x = report["without separation"]["sequential_x_realtime"], report["music_extractor_x_realtime"]
     print(f"per core: ostinato sequential {ours:.1f}x vs MusicExtractor {peer_x:.1f}x -> {ours / peer_x:.2f}x")

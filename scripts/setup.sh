@@ -8,6 +8,9 @@ PYTHON=${PYTHON:-python3}
 VENV=${OSTINATO_VENV:-.venv}
 TORCH_VERSION=2.13.0
 
+# pip's notes about this machine's package-index settings are noise here; real errors still show.
+quiet_pip() { "$PY" -m pip "$@" 2> >(grep -v -e "is ignored: it is neither" -e "^  " -e "^$" -e "!!" >&2); }
+
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
@@ -21,7 +24,7 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
         "$PY" -m pip install --quiet "torch==${TORCH_VERSION}"
     else
         # A local wheel (pip find-links) or PyTorch's CPU index provides the +cpu build.
-        "$PY" -m pip install --quiet "torch==${TORCH_VERSION}+cpu" \
+        quiet_pip install --quiet "torch==${TORCH_VERSION}+cpu" \
             || "$PY" -m pip install --quiet "torch==${TORCH_VERSION}" \
                 --index-url https://download.pytorch.org/whl/cpu
     fi
@@ -29,6 +32,6 @@ fi
 
 stamp="$VENV/.ostinato-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$PY" -m pip install --quiet -e ".[dev,s3]"
+    quiet_pip install --quiet -e ".[dev,s3]"
     touch "$stamp"
 fi

@@ -22,7 +22,6 @@ from typing import Any
 import ray
 
 from ostinato import ANALYSIS_VERSION, __version__, schema
-from ostinato.analysis.separation import SeparatorSpec, load_separator
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import OstinatoError, WeightsMissingError
 from ostinato.pipelines import rows, stages
@@ -49,7 +48,9 @@ def connect(address: str | None = None) -> None:
 class SeparatorActor:
     """Holds one loaded Demucs model; separates whole tracks chunk by chunk."""
 
-    def __init__(self, spec: SeparatorSpec, analysis_sr: int, hop_length: int, keep_stems: str | None) -> None:
+    def __init__(self, spec, analysis_sr: int, hop_length: int, keep_stems: str | None) -> None:
+        from ostinato.analysis.separation import load_separator
+
         self.spec = spec
         self.separator = load_separator(spec)
         self.analysis_sr, self.hop_length, self.keep_stems = analysis_sr, hop_length, keep_stems
@@ -78,6 +79,8 @@ class _SeparatorPool:
 
 
 def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _SeparatorPool:
+    from ostinato.analysis.separation import SeparatorSpec
+
     sep = config.separation
     gpus = int(ray.cluster_resources().get("GPU", 0))
     spec = SeparatorSpec(model=sep.model, repo=sep.repo, device=sep.device, shifts=sep.shifts,

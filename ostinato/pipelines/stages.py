@@ -12,18 +12,21 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ostinato.analysis.decode import AudioInfo, DecodedAudio, decode
 from ostinato.analysis.describe import describe_track
 from ostinato.analysis.identify import content_hash
-from ostinato.analysis.separation import Separator
-from ostinato.analysis.stems import StemAccumulator, StemAnalysis, write_stems_flac
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.pipelines.inputs import InputFile
 from ostinato.storage import is_uri, resolve
 from ostinato.theory.roman import roman_numerals
+
+if TYPE_CHECKING:  # torch and Demucs load only in processes that separate
+    from ostinato.analysis.separation import Separator
+    from ostinato.analysis.stems import StemAnalysis
 
 #: Test hook: inputs whose URI matches this glob kill their decoding worker process, the way a crashing
 #: native decoder would, so the bounded-retry path can be exercised end to end.
@@ -182,6 +185,8 @@ def separate(
     keep_stems: str | None = None,
 ) -> SeparationOutcome:
     """Separate a track chunk by chunk, keeping only per-stem features (and FLAC stems when ``keep_stems``)."""
+    from ostinato.analysis.stems import StemAccumulator, write_stems_flac
+
     start = time.perf_counter()
     accumulator = StemAccumulator(
         separator.sources, model_sr=separator.samplerate, analysis_sr=analysis_sr, hop_length=hop_length
