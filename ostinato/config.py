@@ -41,6 +41,9 @@ class SeparationConfig(_Strict):
     chunk_s: float = Field(60.0, gt=1, description="tracks are separated in chunks of this length")
     actors: int | None = Field(None, ge=1, description="separator actors; default one per GPU, or 1 on CPU")
     gpus_per_actor: float = Field(0.5, gt=0, le=1, description="two actors share a GPU so it never waits on CPU")
+    cpu_threads: int | None = Field(
+        None, ge=1, description="torch threads of a CPU separator; default every core of its node"
+    )
 
 
 class FeaturesConfig(_Strict):
@@ -81,7 +84,7 @@ class AnalyzeConfig(_Strict):
     def results_hash(self) -> str:
         """Hash of the settings that change analysis results (not resources or output layout), 16 hex chars."""
         relevant = self.model_dump(mode="json", include={"decode", "separation", "features"})
-        for key in ("actors", "gpus_per_actor", "device", "repo"):
+        for key in ("actors", "gpus_per_actor", "cpu_threads", "device", "repo"):
             relevant["separation"].pop(key)
         blob = json.dumps(relevant, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

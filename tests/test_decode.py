@@ -93,3 +93,17 @@ def test_unreadable_files_raise_one_clear_error(tmp_path: Path, content: bytes, 
     path.write_bytes(content)
     with pytest.raises(AnalysisError, match=reason):
         decode(str(path))
+
+
+def test_mono_decode_with_a_meter_sees_every_channel(tmp_path: Path):
+    from ostinato.analysis.loudness import LoudnessMeter, measure_loudness
+
+    left = _stereo_a440(6.0)[0]
+    path = encode.write_flac(np.stack([left, 0.25 * left]), sr=SR, path=tmp_path / "unbalanced.flac")
+    meter = LoudnessMeter(sr=22050, channels=2)
+    mono = decode(str(path), sr=22050, mono=True, on_block=meter.add)
+    stereo = decode(str(path), sr=22050)
+    assert mono.y.shape == (1, stereo.y.shape[1])
+    np.testing.assert_allclose(mono.y[0], stereo.y.mean(axis=0), atol=1e-6)
+    assert meter.result() == measure_loudness(stereo.y, sr=22050)
+    assert meter.samples == stereo.y.shape[1]

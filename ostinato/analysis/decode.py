@@ -5,6 +5,7 @@ Memory stays at the size of the output waveform: packets are decoded, converted 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -142,6 +143,8 @@ def decode(
     sr: int | None = None,
     max_channels: int = 2,
     max_duration_s: float | None = None,
+    mono: bool = False,
+    on_block: Callable[[np.ndarray], None] | None = None,
 ) -> DecodedAudio:
     """Decode the first audio stream of a path or binary file object.
 
@@ -150,9 +153,13 @@ def decode(
     sr : target sample rate in Hz, or None to keep the file's rate.
     max_channels : more channels than this are downmixed to stereo (or mono when 1).
     max_duration_s : stop after this many seconds of audio.
+    mono : keep only the channel mean, shape ``(1, n)``, halving memory for stereo files.
+    on_block : called with every ``(channels, m)`` block at the output rate before any downmix, in order,
+        e.g. a ``LoudnessMeter.add`` that needs the channels the returned waveform no longer has.
 
-    Returns a DecodedAudio with ``y`` of shape ``(min(channels, max_channels), n)``. Raises AnalysisError when
-    nothing can be decoded; a stream damaged part-way returns what decoded before the damage, with a warning.
+    Returns a DecodedAudio with ``y`` of shape ``(min(channels, max_channels), n)`` (``(1, n)`` if mono).
+    Raises AnalysisError when nothing can be decoded; a stream damaged part-way returns what decoded before
+    the damage, with a warning.
     """
     container = _open(source)
     warnings: list[str] = []
@@ -172,14 +179,21 @@ def decode(
         estimate = int((info.duration_s or 60.0) * out_sr * 1.02) + out_sr
         if max_duration_s is not None:
             estimate = min(estimate, int(max_duration_s * out_sr) + out_sr)
-        buffer = _Buffer(channels, estimate)
+        buffer = _Buffer(1 if mono else channels, estimate)
         limit = int(max_duration_s * out_sr) if max_duration_s is not None else None
+        samples_seen = [0]
 
         def push(block: np.ndarray, last: bool = False) -> None:
             if resampler is not None:
                 block = resampler.resample_chunk(np.ascontiguousarray(block.T), last=last).T
-            if block.shape[1]:
-                buffer.append(block)
+            if not block.shape[1]:
+                return
+            if limit is not None:
+                block = block[:, : max(limit - samples_seen[0], 0)]
+                samples_seen[0] += block.shape[1]
+            if on_block is not None:
+                on_block(block)
+            buffer.append(block.mean(axis=0, keepdims=True) if mono and block.shape[0] > 1 else block)
 
         try:
             for packet in container.demux(stream):

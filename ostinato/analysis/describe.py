@@ -54,18 +54,20 @@ def describe_track(
     block_s: float = 30.0,
     min_section_s: float = 6.0,
     harmonic_chroma: np.ndarray | None = None,
+    loudness: Loudness | None = None,
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
     ``harmonic_chroma`` (12, n_frames) at the same ``sr``/``hop_length``, from separated harmonic stems,
-    is used for key and chords when given.
+    is used for key and chords when given. ``loudness``, when already metered (e.g. on the stereo stream
+    while decoding to mono), is taken as is instead of being measured on ``y``.
     """
     y = np.atleast_2d(y)
     duration = y.shape[-1] / sr
-    loudness = measure_loudness(y, sr=sr)
+    loudness = loudness or measure_loudness(y, sr=sr)
     if is_silent(y):
         return TrackDescription(duration, None, None, None, None, [], [], loudness, None, silent=True)
-    mono = y.mean(axis=0) if y.shape[0] > 1 else y[0]
+    mono = y.mean(axis=0) if y.shape[0] > 1 else y[0]  # a copy only for multichannel callers
     tuning = estimate_tuning(y=mono, sr=sr)
     frames: FrameFeatures = compute_frame_features(
         mono, sr=sr, hop_length=hop_length, n_fft=n_fft, n_mfcc=n_mfcc, block_seconds=block_s, tuning=tuning

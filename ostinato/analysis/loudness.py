@@ -65,20 +65,58 @@ def _k_weighting(sr: int) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
-def _step_energies(y: np.ndarray, sr: int) -> np.ndarray:
-    """Sum over channels of the K-weighted mean square in each 100 ms step, shape (n_steps,)."""
-    sos = _k_weighting(sr)
-    step = max(int(round(_STEP_S * sr)), 1)
-    block = step * max(int(_FILTER_BLOCK_S / _STEP_S), 1)
-    n_steps = y.shape[1] // step
-    out = np.zeros(n_steps)
-    zi = np.zeros((sos.shape[0], y.shape[0], 2))
-    for start in range(0, n_steps * step, block):
-        stop = min(start + block, n_steps * step)
-        filtered, zi = scipy.signal.sosfilt(sos, y[:, start:stop].astype(np.float64), axis=1, zi=zi)
-        squares = np.square(filtered).sum(axis=0)
-        out[start // step : stop // step] = squares.reshape(-1, step).sum(axis=1) / step
-    return out
+class LoudnessMeter:
+    """Streaming BS.1770 meter: feed consecutive blocks of a signal, then read its Loudness.
+
+    Only the K-weighting filter state, fewer than 100 ms of filtered samples and one energy per 100 ms
+    step are kept, so a decoder can meter a stereo stream while keeping only a mono copy of it.
+    """
+
+    def __init__(self, *, sr: int, channels: int) -> None:
+        if sr <= 0 or channels <= 0:
+            raise AnalysisError(f"sr and channels must be positive, got sr={sr}, channels={channels}.")
+        self.sr, self.channels = int(sr), int(channels)
+        self._sos = _k_weighting(self.sr)
+        self._zi = np.zeros((self._sos.shape[0], self.channels, 2))
+        self._step = max(int(round(_STEP_S * self.sr)), 1)
+        self._pending = np.zeros(0)  # channel-summed squares of filtered samples not yet in a full step
+        self._steps: list[np.ndarray] = []
+        self._peak = 0.0
+        self.samples = 0
+
+    def add(self, y: np.ndarray) -> None:
+        """Meter the next ``(channels, m)`` block (``(m,)`` for mono)."""
+        y = np.asarray(y)
+        y = y[None, :] if y.ndim == 1 else y
+        if y.shape[0] != self.channels:
+            raise AnalysisError(f"expected {self.channels} channels, got a block of shape {y.shape}.")
+        if y.shape[1] == 0:
+            return
+        if not all_finite(y):
+            raise AnalysisError("the signal contains NaN or infinite samples.")
+        self._peak = max(self._peak, float(np.abs(y).max()))
+        self.samples += y.shape[1]
+        filtered, self._zi = scipy.signal.sosfilt(self._sos, y.astype(np.float64), axis=1, zi=self._zi)
+        squares = np.concatenate([self._pending, np.square(filtered).sum(axis=0)])
+        whole = len(squares) // self._step * self._step
+        if whole:
+            self._steps.append(squares[:whole].reshape(-1, self._step).sum(axis=1) / self._step)
+        self._pending = squares[whole:]
+
+    def result(self, *, dual_mono: bool = False) -> Loudness:
+        """Loudness of everything added so far (see ``measure_loudness`` for the definitions)."""
+        peak_dbfs = max(20.0 * np.log10(self._peak), PEAK_FLOOR_DBFS) if self._peak > 0 else PEAK_FLOOR_DBFS
+        steps = np.concatenate(self._steps) if self._steps else np.zeros(0)
+        if dual_mono and self.channels == 1:
+            steps = 2.0 * steps
+        integrated, _ = _gated_mean(_window_energies(steps, _BLOCKS_PER_GATE), _RELATIVE_GATE_LU)
+        short_term = _window_energies(steps, _BLOCKS_PER_SHORT_TERM)
+        _, kept = _gated_mean(short_term, _LRA_RELATIVE_GATE_LU)
+        lra = 0.0
+        if kept.sum() >= 2:
+            low, high = np.percentile(_to_lufs(short_term[kept]), [10.0, 95.0])
+            lra = float(high - low)
+        return Loudness(integrated_lufs=float(integrated), loudness_range_lu=lra, peak_dbfs=float(peak_dbfs))
 
 
 def _to_lufs(energy: np.ndarray | float) -> np.ndarray | float:
@@ -139,17 +177,8 @@ def measure_loudness(y: np.ndarray, *, sr: int, dual_mono: bool = False) -> Loud
     if sr <= 0:
         raise AnalysisError(f"sr must be positive, got {sr}.")
 
-    peak = max(float(y.max()), -float(y.min()))
-    peak_dbfs = max(20.0 * np.log10(peak), PEAK_FLOOR_DBFS) if peak > 0 else PEAK_FLOOR_DBFS
-    steps = _step_energies(y, int(sr))
-    if dual_mono and y.shape[0] == 1:
-        steps = 2.0 * steps
-
-    integrated, _ = _gated_mean(_window_energies(steps, _BLOCKS_PER_GATE), _RELATIVE_GATE_LU)
-    short_term = _window_energies(steps, _BLOCKS_PER_SHORT_TERM)
-    _, kept = _gated_mean(short_term, _LRA_RELATIVE_GATE_LU)
-    lra = 0.0
-    if kept.sum() >= 2:
-        low, high = np.percentile(_to_lufs(short_term[kept]), [10.0, 95.0])
-        lra = float(high - low)
-    return Loudness(integrated_lufs=float(integrated), loudness_range_lu=lra, peak_dbfs=float(peak_dbfs))
+    meter = LoudnessMeter(sr=int(sr), channels=y.shape[0])
+    block = max(int(_FILTER_BLOCK_S * sr), 1)
+    for begin in range(0, y.shape[1], block):
+        meter.add(y[:, begin : begin + block])
+    return meter.result(dual_mono=dual_mono)

@@ -48,11 +48,18 @@ def connect(address: str | None = None) -> None:
 class SeparatorActor:
     """Holds one loaded Demucs model; separates whole tracks chunk by chunk."""
 
-    def __init__(self, spec, analysis_sr: int, hop_length: int, keep_stems: str | None) -> None:
+    def __init__(
+        self, spec, analysis_sr: int, hop_length: int, keep_stems: str | None, cpu_threads: int | None
+    ) -> None:
+        import torch
+
         from ostinato.analysis.separation import load_separator
 
         self.spec = spec
         self.separator = load_separator(spec)
+        if self.separator.device == "cpu":
+            # Ray pins actors to one OpenMP thread; a CPU separator is the bottleneck, so let it use the node.
+            torch.set_num_threads(cpu_threads or os.cpu_count() or 1)
         self.analysis_sr, self.hop_length, self.keep_stems = analysis_sr, hop_length, keep_stems
 
     def describe_model(self) -> dict[str, Any]:
@@ -94,7 +101,7 @@ def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separat
     retries = config.resources.crash_retries
     actors = [
         SeparatorActor.options(**options, max_restarts=retries, max_task_retries=retries).remote(
-            spec, config.decode.sample_rate, config.features.hop_length, keep_stems
+            spec, config.decode.sample_rate, config.features.hop_length, keep_stems, sep.cpu_threads
         )
         for _ in range(count)
     ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ostinato.analysis.decode import AudioInfo, DecodedAudio, decode
 from ostinato.analysis.describe import describe_track
 from ostinato.analysis.identify import content_hash
+from ostinato.analysis.loudness import Loudness, LoudnessMeter
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
@@ -52,6 +53,7 @@ class Prepared:
     size: int | None = None
     info: AudioInfo | None = None
     duration_s: float | None = None
+    loudness: Loudness | None = None  # metered on the file's channels while decoding
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     error: tuple[str, str] | None = None
@@ -99,9 +101,9 @@ def prepare(
 ) -> tuple[Prepared, DecodedAudio | None, DecodedAudio | None]:
     """Identify and decode one input.
 
-    Returns the Prepared record, the waveform at the analysis rate (``decode.sample_rate``, up to 2 channels),
-    and, when ``model_sr`` is given, a stereo waveform at that rate for the separator. Waveforms are None when
-    the input failed.
+    Returns the Prepared record, the mono waveform at the analysis rate (``decode.sample_rate``; loudness is
+    metered on the stereo stream as it decodes, so no stereo copy is ever held), and, when ``model_sr`` is
+    given, a stereo waveform at that rate for the separator. Waveforms are None when the input failed.
     """
     prepared = identify(item, config)
     if not prepared.ok:
@@ -109,10 +111,19 @@ def prepare(
     start = time.perf_counter()
     _maybe_crash(item.uri)
     try:
+        meter: LoudnessMeter | None = None
+
+        def measure(block) -> None:
+            nonlocal meter
+            meter = meter or LoudnessMeter(sr=config.decode.sample_rate, channels=block.shape[0])
+            meter.add(block)
+
         audio = decode(
-            _open_for_decode(item.uri), sr=config.decode.sample_rate, max_duration_s=config.decode.max_duration_s
+            _open_for_decode(item.uri), sr=config.decode.sample_rate, max_duration_s=config.decode.max_duration_s,
+            mono=True, on_block=measure,
         )
         prepared.info, prepared.duration_s = audio.info, audio.duration_s
+        prepared.loudness = meter.result() if meter is not None else None
         prepared.warnings.extend(audio.warnings)
         if audio.duration_s < config.decode.min_duration_s:
             raise AnalysisError(
@@ -157,6 +168,7 @@ def describe(
             block_s=features.block_s,
             min_section_s=features.min_section_s,
             harmonic_chroma=stems.analysis.harmonic_chroma if stems is not None else None,
+            loudness=prepared.loudness,
         )
     except (AnalysisError, ValueError, FloatingPointError) as exc:
         seconds["describe"] = time.perf_counter() - start
