@@ -1,9 +1,9 @@
 import math
 
-import librosa
 import numpy as np
 import pytest
 
+from ostinato.analysis.librosa_import import librosa
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features, concat_frame_features
 from ostinato.errors import AnalysisError
 from ostinato.testing import synth

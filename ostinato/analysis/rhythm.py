@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
+from ostinato.analysis.librosa_import import librosa
 from ostinato.errors import AnalysisError
 
 #: Tempo search range, BPM.

@@ -17,10 +17,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import scipy.fft
 
+from ostinato.analysis.librosa_import import librosa
 from ostinato.errors import AnalysisError
 
 #: Frames whose RMS is below this (about -80 dBFS) count as silent: their chroma is all zeros.

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
 
-import librosa
 import numpy as np
 import soundfile
 import soxr
 
+from ostinato.analysis.librosa_import import librosa
 from ostinato.analysis.spectral import compute_frame_features
 from ostinato.errors import AnalysisError
 

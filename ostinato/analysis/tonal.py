@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
+from ostinato.analysis.librosa_import import librosa
 from ostinato.errors import AnalysisError
 
 PITCH_CLASSES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
