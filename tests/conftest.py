@@ -30,6 +30,7 @@ def ray_local():
     if ray.is_initialized():
         ray.shutdown()
     ray.init(
+        address="local",  # a new instance even when another Ray runs on this machine
         num_cpus=2,
         include_dashboard=False,
         runtime_env={"env_vars": {CRASH_GLOB_ENV: "*crash-me*"}},

@@ -40,7 +40,8 @@ def connect(address: str | None = None) -> None:
     start an embedded local one when neither is given. An already-connected session is reused."""
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    # "local" always starts a new instance: plain ray.init() would join whatever cluster `ray start` left here.
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
 
 
