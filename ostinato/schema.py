@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 #: Bumped when columns are added, removed or change meaning.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TRACKS_DIR = "tracks"
 ALIASES_DIR = "aliases"
@@ -35,10 +35,22 @@ _f64 = pa.float64()
 
 BEAT = pa.struct([("time_s", _f64), ("bar", pa.int32()), ("position", pa.int8())])
 CHORD = pa.struct([("start_s", _f64), ("end_s", _f64), ("label", pa.string()),
-                   ("root_pc", pa.int8()), ("quality", pa.string())])
+                   ("root_pc", pa.int8()), ("quality", pa.string()),
+                   ("bass_pc", pa.int8())])  # lowest sounding pitch class; null when unknown
 SECTION = pa.struct([("start_s", _f64), ("end_s", _f64), ("label", pa.string())])
 ROMAN = pa.struct([("start_s", _f64), ("end_s", _f64), ("chord", pa.string()), ("figure", pa.string()),
-                   ("function", pa.string()), ("degree", pa.int8())])
+                   ("function", pa.string()), ("degree", pa.int8()),
+                   ("local_key", pa.string()),  # key the figure is read in, e.g. "G major"
+                   ("inversion", pa.int8()),  # 0 root position, 1 first, 2 second, 3 third
+                   ("kind", pa.string())])  # "diatonic" | "secondary" | "borrowed" | "chromatic" | "none"
+LOCAL_KEY = pa.struct([("start_s", _f64), ("end_s", _f64), ("key", pa.string()), ("mode", pa.string()),
+                       ("strength", _f32)])
+PROGRESSION = pa.struct([("name", pa.string()), ("start_s", _f64), ("end_s", _f64),
+                         ("figures", pa.string())])  # e.g. "I-V-vi-IV"
+CADENCE = pa.struct([("type", pa.string()),  # "perfect_authentic" | "imperfect_authentic" | "plagal" | "half" | "deceptive"
+                     ("time_s", _f64),  # onset of the cadence's goal chord
+                     ("figures", pa.string()),  # e.g. "V7-I"
+                     ("phrase_end", pa.bool_())])  # on a downbeat before a section boundary or the end
 STEM = pa.struct([("name", pa.string()), ("rms_mean_db", _f32), ("rms_std_db", _f32), ("rms_max_db", _f32),
                   ("energy_share", _f32), ("onset_density", _f32), ("present", pa.bool_())])
 TAGS = pa.struct([("artist", pa.string()), ("title", pa.string()), ("album", pa.string()),
@@ -64,6 +76,7 @@ TRACKS_SCHEMA = pa.schema(
         pa.field("channels", pa.int16()),
         pa.field("duration_s", _f64),  # decoded duration
         pa.field("tags", TAGS),
+        pa.field("source_kind", pa.string()),  # "audio" | "symbolic" (MIDI, MusicXML, ABC)
         # rhythm
         pa.field("tempo_bpm", _f32),
         pa.field("tempo_confidence", _f32),
@@ -72,6 +85,13 @@ TRACKS_SCHEMA = pa.schema(
         pa.field("meter_confidence", _f32),
         pa.field("beats", pa.list_(BEAT)),  # position 1 = downbeat
         pa.field("onset_rate", _f32),  # onsets per second
+        pa.field("metric_hierarchy", pa.list_(_f32)),  # mean accent per beat position in the bar, max 1
+        pa.field("syncopation", _f32),  # Longuet-Higgins & Lee index per bar (see theory/rhythm.py)
+        pa.field("note_density", _f32),  # note onsets per second over all stems
+        pa.field("polyrhythm", pa.string()),  # e.g. "3:2"; null when none is found
+        pa.field("polyrhythm_confidence", _f32),
+        pa.field("swing_ratio", _f32),  # long:short ratio of off-beat eighths; 1.0 is straight, 2.0 triplet swing
+        pa.field("rhythmic_complexity", _f32),  # [0, 1]
         # tonality and harmony
         pa.field("key", pa.string()),  # tonic pitch class name, e.g. "Eb"
         pa.field("mode", pa.string()),  # "major" | "minor"
@@ -79,6 +99,21 @@ TRACKS_SCHEMA = pa.schema(
         pa.field("tuning_cents", _f32),  # deviation from A440 in cents
         pa.field("chords", pa.list_(CHORD)),  # Harte labels, e.g. "G:maj"
         pa.field("roman", pa.list_(ROMAN)),
+        pa.field("local_keys", pa.list_(LOCAL_KEY)),  # key regions over time
+        pa.field("modulations", pa.int16()),  # changes of local key
+        pa.field("progressions", pa.list_(PROGRESSION)),  # named patterns found, key-independent
+        pa.field("cadences", pa.list_(CADENCE)),
+        pa.field("voice_leading_cost", _f32),  # mean semitones moved per chord change, best voice assignment
+        pa.field("voice_leading_label", pa.string()),  # "smooth" | "moderate" | "disjunct"
+        pa.field("harmonic_rhythm", _f32),  # chord changes per bar
+        pa.field("harmonic_complexity", _f32),  # [0, 1]; formula in theory/complexity.py
+        # genre
+        pa.field("genre", pa.string()),
+        pa.field("genre_confidence", _f32),
+        pa.field("genre_secondary", pa.string()),
+        pa.field("genre_secondary_confidence", _f32),
+        pa.field("genre_reasons", pa.list_(pa.string())),
+        pa.field("genre_source", pa.string()),  # "rules" | "model"
         # structure
         pa.field("sections", pa.list_(SECTION)),
         # loudness and timbre

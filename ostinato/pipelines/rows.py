@@ -42,6 +42,7 @@ def _base(prepared: Prepared, seconds: dict[str, float], context: RowContext) ->
         "warnings": list(prepared.warnings),
         "file_size_bytes": prepared.size,
         "duration_s": prepared.duration_s,
+        "source_kind": "audio",
         "stage_seconds": {stage: float(seconds.get(stage, 0.0)) for stage in schema.STAGES},
         "worker_node": context.worker_node,
         "schema_version": schema.SCHEMA_VERSION,
