@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ostinato.errors import ConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -117,6 +119,17 @@ def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str
 
     Raises ConfigError naming the offending key for unknown keys, wrong types or out-of-range values.
     """
+    return load_yaml_model(AnalyzeConfig, path, overrides)
+
+
+def load_yaml_model(
+    model_cls: type[ModelT], path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> ModelT:
+    """Read a YAML file (or nothing: defaults) into ``model_cls`` after applying dotted overrides.
+
+    Every command's configuration goes through here, so all report bad keys and values alike: ConfigError
+    naming the offending key for unknown keys, wrong types or out-of-range values.
+    """
     tree: dict[str, Any] = {}
     if path is not None:
         try:
@@ -130,7 +143,7 @@ def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str
     for text in overrides:
         _apply(tree, *parse_override(text))
     try:
-        return AnalyzeConfig.model_validate(tree)
+        return model_cls.model_validate(tree)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {_describe(err)}" for err in exc.errors()
