@@ -23,7 +23,7 @@ _OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=")
 
 
 def _fail(exc: Exception) -> None:
-    _err.print(f"[bold red]error:[/] {exc}")
+    _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, whatever the terminal width
     raise typer.Exit(code=2)
 
 
@@ -83,6 +83,44 @@ def demo_corpus(
     except OstinatoError as exc:
         _fail(exc)
     _err.print(f"wrote {len(corpus.tracks)} tracks and their truth to {folder}")
+
+
+@app.command()
+def query(
+    features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views tracks, beats, chords, sections, roman, stems, "
+                                            "progressions, cadences, local_keys, aliases.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json (array of objects), parquet.")] = "table",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write to this file or URI instead of stdout.")] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 50,
+) -> None:
+    """Run SQL (DuckDB) over analysis shards, e.g. "SELECT key, mode, count(*) FROM tracks GROUP BY ALL"."""
+    from ostinato.features import open_features, run_sql
+    from ostinato.features.output import write_result
+
+    try:
+        con = open_features(features)
+        write_result(run_sql(con, sql), fmt=fmt, out=out, max_rows=max_rows)
+    except OstinatoError as exc:
+        _fail(exc)
+
+
+@app.command()
+def report(
+    features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html and its PNG charts.")],
+    title: Annotated[str, typer.Option(help="Page title.")] = "ostinato corpus report",
+) -> None:
+    """Write a static HTML report (keys, tempo, chord transitions, progressions, cadences, genres, loudness,
+    stage timings, errors) with PNG charts, aggregated in DuckDB."""
+    from ostinato.features import open_features
+    from ostinato.report import build_report
+
+    try:
+        page = build_report(open_features(features), out, source=features, title=title)
+    except OstinatoError as exc:
+        _fail(exc)
+    _err.print(f"wrote {page}")
 
 
 def main() -> None:
