@@ -192,3 +192,52 @@ def test_speed_under_a_millisecond_per_chord_on_a_realistic_track() -> None:
     assert len(out) == 101
     assert out[0].figure == "vi" and out[labels.index("B:7")].figure == "V7/vi"
     assert elapsed / len(chords) < 1e-3, f"{elapsed / len(chords) * 1e3:.2f} ms per chord"
+
+
+@dataclass(frozen=True)
+class BassSeg:
+    start_s: float
+    end_s: float
+    root_pc: int
+    quality: str
+    bass_pc: int
+
+
+@pytest.mark.parametrize(
+    ("root", "quality", "bass", "figure", "inversion"),
+    [
+        (7, "maj", 11, "V6", 1), (0, "maj", 7, "I64", 2), (7, "7", 11, "V65", 1), (7, "7", 2, "V43", 2),
+        (7, "7", 5, "V42", 3), (11, "dim", 2, "viio6", 1), (2, "7", 6, "V65/V", 1), (2, "min7", 0, "ii42", 3),
+        (7, "maj", 7, "V", 0), (7, "maj", -1, "V", 0), (7, "maj", 9, "V", 0),  # unknown bass, non-chord bass
+    ],
+)  # fmt: skip
+def test_inversions_from_the_bass(root, quality, bass, figure, inversion):
+    (rc,) = roman_numerals([BassSeg(0, 1, root, quality, bass)], tonic_pc=0, mode="major")
+    assert (rc.figure, rc.inversion) == (figure, inversion)
+    if inversion:
+        rn = m21roman.RomanNumeral(rc.figure, m21key.Key("C"))
+        assert rn.bass().pitchClass == bass and rn.inversion() == inversion
+
+
+def test_kinds_of_chords():
+    out = roman_numerals(segs("C:maj", "D:7", "F:min", "Bb:maj", "F#:maj", "N"), tonic_pc=0, mode="major")
+    assert [r.kind for r in out] == ["diatonic", "secondary", "borrowed", "borrowed", "chromatic", "none"]
+    minor = roman_numerals(segs("A:min", "D:maj", "E:7"), tonic_pc=9, mode="minor")
+    assert [r.kind for r in minor] == ["diatonic", "diatonic", "diatonic"]
+
+
+@dataclass(frozen=True)
+class Region:
+    start_s: float
+    end_s: float
+    tonic_pc: int
+    mode: str
+
+
+def test_chords_are_read_in_their_local_key():
+    chords = segs("C:maj", "G:maj", "D:7", "G:maj")
+    regions = [Region(0, 4, 0, "major"), Region(4, 8, 7, "major")]
+    out = roman_numerals(chords, tonic_pc=0, mode="major", local_keys=regions)
+    assert [r.figure for r in out] == ["I", "V", "V7", "I"]
+    assert [r.local_key for r in out] == ["C major", "C major", "G major", "G major"]
+    assert roman.key_label(3, "major") == "Eb major" and roman.key_label(1, "minor") == "C# minor"

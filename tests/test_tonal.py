@@ -155,3 +155,38 @@ def test_bad_inputs_raise():
         recognize_chords(chroma=np.zeros((12, 5)), frame_times=np.arange(4))
     with pytest.raises(AnalysisError):
         recognize_chords(chroma=np.zeros((12, 5)), frame_times=np.arange(5), vocabulary="jazz")
+
+
+def test_sevenths_vocabulary_names_every_quality():
+    qualities = ["maj", "min", "7", "maj7", "min7", "dim", "hdim7", "dim7", "sus4"]
+    roots = [0, 2, 7, 5, 9, 11, 4, 1, 7]
+    spans = [
+        (2.0 * i, 2.0 * (i + 1), synth.chord_pitches(r, q))
+        for i, (r, q) in enumerate(zip(roots, qualities, strict=True))
+    ]
+    f = compute_frame_features(synth.render_chords(spans, sr=SR), sr=SR)
+    segments = recognize_chords(chroma=f.chroma, frame_times=f.times, beat_times=np.arange(0.0, 18.0, 0.5),
+                                vocabulary="sevenths")
+    labels = [s.label for s in segments if s.end_s - s.start_s > 0.6]
+    # A fully diminished seventh is symmetric: any of its four notes may be named the root.
+    assert labels[:7] == ["C:maj", "D:min", "G:7", "F:maj7", "A:min7", "B:dim", "E:hdim7"]
+    assert labels[7] in {"C#:dim7", "E:dim7", "G:dim7", "Bb:dim7"} and labels[8] == "G:sus4"
+
+
+def test_triads_stay_triads_in_the_sevenths_vocabulary():
+    y = _block_progression([(9, "min"), (5, "maj"), (0, "maj"), (7, "maj")])
+    f = compute_frame_features(y, sr=SR)
+    segments = recognize_chords(chroma=f.chroma, frame_times=f.times, beat_times=np.arange(0.0, 8.0, 0.5),
+                                vocabulary="sevenths")
+    assert [s.label for s in segments if s.end_s - s.start_s > 0.3] == ["A:min", "F:maj", "C:maj", "G:maj"]
+
+
+def test_bass_chroma_gives_the_segment_bass():
+    chroma = np.zeros((12, 8))
+    chroma[[7, 11, 2], :4] = 1.0  # G major
+    chroma[[0, 4, 7], 4:] = 1.0  # C major
+    bass = np.zeros((12, 8))
+    bass[11, :4] = 1.0  # B in the bass: first inversion
+    bass[0, 4:] = 1.0
+    segments = recognize_chords(chroma=chroma, frame_times=np.arange(8.0), partials=False, bass_chroma=bass)
+    assert [(s.label, s.bass_pc) for s in segments] == [("G:maj", 11), ("C:maj", 0)]

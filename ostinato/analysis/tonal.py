@@ -1,9 +1,11 @@
 """Tuning, key and chords from chroma.
 
 Key: the long-term chroma is correlated with the 24 rotations of a major and a minor key profile.
-Chords: beat-synchronous chroma is compared with harmonic-aware templates of the 24 major and minor
-triads and a flat "no chord" template, and the label sequence is smoothed by Viterbi decoding of an HMM
-whose only structure is a probability of keeping the current chord.
+Chords: beat-synchronous chroma is compared with harmonic-aware templates of a chord vocabulary (the 24
+major and minor triads, or those plus sevenths, diminished and suspended chords) and a flat "no chord"
+template, and the label sequence is smoothed by Viterbi decoding of an HMM whose only structure is a
+probability of keeping the current chord. Richer chords pay a small emission penalty, so a seventh is
+only reported where the fourth note is really there.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ MINOR_PROFILE = np.array([5.0, 2.0, 3.5, 4.5, 2.0, 4.0, 2.0, 4.5, 3.5, 2.0, 3.0,
 #: whichever triad happens to share three of their four notes.
 VOCABULARIES: dict[str, dict[str, tuple[tuple[int, ...], ...]]] = {
     "majmin": {"maj": ((0, 4, 7), (0, 4, 7, 10)), "min": ((0, 3, 7),)},
+    "sevenths": {
+        "maj": ((0, 4, 7),), "min": ((0, 3, 7),), "7": ((0, 4, 7, 10),), "maj7": ((0, 4, 7, 11),),
+        "min7": ((0, 3, 7, 10),), "dim": ((0, 3, 6),), "hdim7": ((0, 3, 6, 10),), "dim7": ((0, 3, 6, 9),),
+        "sus4": ((0, 5, 7),),
+    },
 }
+
+#: Emission penalty (cosine units) per quality: a triad wins over a seventh chord sharing its three notes
+#: unless the seventh is clearly present; sus4 (one note from a major triad and from a sixth chord)
+#: and diminished triads pay a little more.
+_QUALITY_PENALTY: dict[str, float] = {"7": 0.04, "maj7": 0.06, "min7": 0.05, "hdim7": 0.06, "dim7": 0.06,
+                                      "dim": 0.05, "sus4": 0.08}
 
 #: Relative power of partials 1-4 of a note (about 1/h^2), folded into pitch classes 0, 0, 7, 0 above it.
 _PARTIAL_POWER = ((0, 1.0), (0, 0.25), (7, 0.11), (0, 0.06))
@@ -66,6 +79,7 @@ class ChordSegment:
     end_s: float
     root_pc: int
     quality: str
+    bass_pc: int = -1  # lowest sounding pitch class; -1 when unknown
 
     @property
     def label(self) -> str:
@@ -180,19 +194,23 @@ def _key_correlations(profile: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=4)
-def _chord_templates(vocabulary: str) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, str], ...]]:
+@functools.lru_cache(maxsize=8)
+def _chord_templates(
+    vocabulary: str, partials: bool = True
+) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, str], ...]]:
     """Unit-norm templates (n_templates, 12), the state each belongs to, and each state's (root, quality).
 
-    The last state is "no chord", with a flat template.
+    The last state is "no chord", with a flat template. Without ``partials`` the templates are the bare
+    pitch-class sets (for exact notes from a score).
     """
+    partial_power = _PARTIAL_POWER if partials else ((0, 1.0),)
     rows, owner, names = [], [], []
     for quality, shapes in VOCABULARIES[vocabulary].items():
         for root in range(12):
             for intervals in shapes:
                 t = np.zeros(12)
                 for iv in intervals:
-                    for shift, power in _PARTIAL_POWER:
+                    for shift, power in partial_power:
                         t[(root + iv + shift) % 12] += power
                 rows.append(t / np.linalg.norm(t))
                 owner.append(len(names))
@@ -210,6 +228,8 @@ def recognize_chords(
     beat_times: np.ndarray | None = None,
     vocabulary: str = "majmin",
     self_transition: float = 0.8,
+    partials: bool = True,
+    bass_chroma: np.ndarray | None = None,
 ) -> list[ChordSegment]:
     """Chord segments from chroma, beat-synchronous when beats are given.
 
@@ -223,9 +243,15 @@ def recognize_chords(
         Beat times, seconds; chroma is averaged between consecutive beats. Frame by frame if None or empty.
     vocabulary : str
         ``"majmin"``: the 24 major and minor triads plus ``"N"`` (dominant sevenths read as major).
+        ``"sevenths"``: those plus 7, maj7, min7, dim, hdim7, dim7 and sus4 chords on every root.
     self_transition : float in (0, 1)
         Probability of keeping the current chord over half a second; scaled to the actual step
         (median beat or frame interval).
+    partials : bool
+        Fold the first partials of each note into the templates (audio); False for exact notes (scores).
+    bass_chroma : np.ndarray [shape=(12, n_frames)] or None
+        Pitch classes of the lowest sounding notes per frame; the strongest one over a segment's first
+        step becomes its ``bass_pc`` (-1 everywhere when None).
 
     Returns
     -------
@@ -246,8 +272,13 @@ def recognize_chords(
     bounds = _step_bounds(frame_times, beat_times)  # frame index where each step starts, plus n_frames
     sums = np.add.reduceat(chroma, bounds[:-1], axis=1)
     steps = sums / np.diff(bounds)  # (12, n_steps) mean chroma per step
-    templates, owner, names = _chord_templates(vocabulary)
-    labels = _viterbi_labels(steps, templates, owner, frame_times, bounds, self_transition)
+    templates, owner, names = _chord_templates(vocabulary, partials)
+    penalty = np.array([_QUALITY_PENALTY.get(quality, 0.0) for _, quality in names])
+    labels = _viterbi_labels(steps, templates, owner, frame_times, bounds, self_transition, penalty)
+    bass_steps = None
+    if bass_chroma is not None:
+        bass_chroma = _check_chroma(bass_chroma)[:, : chroma.shape[1]]
+        bass_steps = np.add.reduceat(bass_chroma, bounds[:-1], axis=1)
 
     edges = np.append(frame_times[bounds[:-1]], frame_times[-1])
     edges[0] = frame_times[0]
@@ -255,9 +286,12 @@ def recognize_chords(
     for k, state in enumerate(labels):
         root, quality = names[state]
         if segments and (segments[-1].root_pc, segments[-1].quality) == (root, quality):
-            segments[-1] = ChordSegment(segments[-1].start_s, float(edges[k + 1]), root, quality)
+            segments[-1] = ChordSegment(segments[-1].start_s, float(edges[k + 1]), root, quality, segments[-1].bass_pc)
         else:
-            segments.append(ChordSegment(float(edges[k]), float(edges[k + 1]), root, quality))
+            bass = -1
+            if bass_steps is not None and root >= 0 and bass_steps[:, k].max() > 0:
+                bass = int(np.argmax(bass_steps[:, k]))
+            segments.append(ChordSegment(float(edges[k]), float(edges[k + 1]), root, quality, bass))
     return segments
 
 
@@ -277,12 +311,14 @@ def _viterbi_labels(
     frame_times: np.ndarray,
     bounds: np.ndarray,
     self_transition: float,
+    penalty: np.ndarray,
 ) -> np.ndarray:
     """Most likely state index per step under a sticky HMM; a state scores its best-matching template."""
     norm = np.linalg.norm(steps, axis=0)
     unit = steps / np.where(norm > 0, norm, 1.0)
     starts = np.flatnonzero(np.diff(owner, prepend=-1))
     sim = np.maximum.reduceat(templates @ unit, starts, axis=0)  # (n_states, n_steps)
+    sim -= penalty[:, None]
     sim[-1] -= _NO_CHORD_MARGIN
     sim[:, norm <= 1e-6] = 0.0
     sim[-1, norm <= 1e-6] = 1.0

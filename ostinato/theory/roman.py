@@ -11,7 +11,16 @@ Conventions (all checked by ``tests/test_roman.py``):
   the third), an optional accidental prefix in music21's sense, and a quality suffix: ``o`` (dim),
   ``+`` (aug), ``7`` / ``o7`` / ``ø7`` (sevenths; a ``b7``/``#7`` where music21's diatonic seventh is not
   the chord's), ``54`` / ``52`` for sus4 / sus2 (music21 has no "sus"; ``V54`` is G-C-D in C).
-  Chords are taken in root position, so figures carry no inversion.
+  A chord whose ``bass_pc`` is a chord tone other than the root gets music21's inversion figure
+  (``V6``, ``I64``, ``V65``, ``viio43``, ``V42``, ``V6/V``) when that figure parses back to the same
+  root, pitch classes and bass; otherwise (and when the bass is unknown, ``-1``) the root-position
+  figure is kept and ``inversion`` still records what was heard.
+* **Local keys**: given key regions (``theory.local_keys``), each chord is read in the region that
+  holds its midpoint, and ``local_key`` names it; the global key is used where no region does.
+* **Kind**: ``secondary`` (an applied figure, ``X/Y``), ``diatonic`` (every pitch class in the key's
+  diatonic set, below), ``borrowed`` (every pitch class in the parallel mode's set: ``iv``, ``bVI``,
+  ``bVII`` in major; a major ``I`` or ``IV`` chord of the parallel major in minor), ``chromatic``
+  otherwise, ``none`` for no chord.
 * **Minor keys follow music21's default (``Minor67Default.QUOTE``)**: in A minor, ``VI`` is F major
   and ``VII`` is G major (natural minor), while ``vii`` / ``viio`` are built on G#. The figure
   ``romanNumeralFromChord`` itself writes for F major in A minor (``bVI``) does not parse back to F
@@ -74,6 +83,8 @@ MODES: tuple[str, ...] = ("major", "minor")
 
 FUNCTIONS: tuple[str, ...] = ("tonic", "predominant", "dominant", "other")
 
+KINDS: tuple[str, ...] = ("diatonic", "secondary", "borrowed", "chromatic", "none")
+
 #: Interval (music21 name) above the tonic used to spell a root ``k`` semitones above it, and the
 #: scale degree that spelling gives; the same table serves both modes.
 _ROOT_INTERVALS: tuple[str, ...] = ("P1", "m2", "M2", "m3", "M3", "P4", "A4", "P5", "m6", "M6", "m7", "M7")
@@ -122,7 +133,10 @@ _FIGURE_RE = re.compile(r"^(?P<acc>[b#]*)(?P<num>VII|VI|V|IV|III|II|I|vii|vi|v|i
 
 
 class ChordLike(Protocol):
-    """A chord segment: times in seconds, root pitch class (0 = C, -1 = no chord), quality name."""
+    """A chord segment: times in seconds, root pitch class (0 = C, -1 = no chord), quality name.
+
+    An optional ``bass_pc`` attribute (lowest pitch class, -1 unknown) gives inversions.
+    """
 
     @property
     def start_s(self) -> float: ...
@@ -137,6 +151,22 @@ class ChordLike(Protocol):
     def quality(self) -> str: ...
 
 
+class KeyRegionLike(Protocol):
+    """A key over ``[start_s, end_s)`` seconds: tonic pitch class and mode ("major" / "minor")."""
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def end_s(self) -> float: ...
+
+    @property
+    def tonic_pc(self) -> int: ...
+
+    @property
+    def mode(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class RomanChord:
     """One chord read in a key.
@@ -144,7 +174,10 @@ class RomanChord:
     ``chord`` is a Harte label (``"G:maj"``, ``"Bb:7"``, ``"N"``) with the root spelled for the key;
     ``figure`` a music21 Roman-numeral figure (``"V"``, ``"vi"``, ``"V7"``, ``"bVII"``, ``"V/V"``; ``""``
     for no chord); ``function`` one of ``FUNCTIONS``; ``degree`` the scale degree 1-7 of the root
-    (0 for no chord; an applied chord's degree is its own root's, e.g. 2 for ``V/V``).
+    (0 for no chord; an applied chord's degree is its own root's, e.g. 2 for ``V/V``); ``local_key`` the
+    key the figure is read in (``"G major"``); ``inversion`` 0 (root position or unknown bass) to 3;
+    ``kind`` one of ``KINDS``. ``root_pc``, ``quality`` and ``tonic_pc``/``mode`` repeat the inputs so
+    that later theory stages need nothing else.
     """
 
     start_s: float
@@ -153,16 +186,38 @@ class RomanChord:
     figure: str
     function: str
     degree: int
+    local_key: str = ""
+    inversion: int = 0
+    kind: str = "diatonic"
+    root_pc: int = -1
+    quality: str = "N"
+    tonic_pc: int = 0
+    mode: str = "major"
+
+    @property
+    def semitones_above_tonic(self) -> int:
+        """Root's interval above the local tonic, 0-11 (-1 for no chord)."""
+        return -1 if self.root_pc < 0 else (self.root_pc - self.tonic_pc) % 12
 
 
-def roman_numerals(chords: Sequence[ChordLike], *, tonic_pc: int, mode: str) -> list[RomanChord]:
+def roman_numerals(
+    chords: Sequence[ChordLike],
+    *,
+    tonic_pc: int,
+    mode: str,
+    local_keys: Sequence[KeyRegionLike] | None = None,
+) -> list[RomanChord]:
     """Read each chord segment in the key ``tonic_pc`` (0 = C ... 11 = B), ``mode`` ("major" / "minor").
 
-    A segment with ``root_pc == -1`` or quality ``"N"`` is no chord: figure ``""``, function
-    ``"other"``, degree 0, chord ``"N"``. Raises ``AnalysisError`` for an unknown quality or mode or a
-    pitch class out of range. Returns one ``RomanChord`` per input segment, in order.
+    With ``local_keys``, a chord is read in the region holding its midpoint instead (the global key
+    where none does). A segment with ``root_pc == -1`` or quality ``"N"`` is no chord: figure ``""``,
+    function ``"other"``, degree 0, chord ``"N"``, kind ``"none"``. Raises ``AnalysisError`` for an unknown
+    quality or mode or a pitch class out of range. Returns one ``RomanChord`` per input segment, in order.
     """
-    tonic = _check_key(tonic_pc, mode)
+    _check_key(tonic_pc, mode)
+    regions = sorted(local_keys or [], key=lambda r: r.start_s)
+    for region in regions:
+        _check_key(region.tonic_pc, region.mode)
     out = []
     for c in chords:
         root, quality = int(c.root_pc), str(c.quality)
@@ -170,22 +225,98 @@ def roman_numerals(chords: Sequence[ChordLike], *, tonic_pc: int, mode: str) -> 
             raise AnalysisError(f"unknown chord quality {quality!r}; known: {list(QUALITIES)}")
         if not -1 <= root <= 11:
             raise AnalysisError(f"chord root_pc must be -1 (no chord) or 0..11, got {root}")
+        tonic, key_mode = _key_at(regions, 0.5 * (float(c.start_s) + float(c.end_s)), tonic_pc, mode)
+        local = f"{key_label(tonic, key_mode)}"
         if root == -1 or quality == "N":
-            out.append(RomanChord(float(c.start_s), float(c.end_s), "N", "", "other", 0))
+            out.append(RomanChord(float(c.start_s), float(c.end_s), "N", "", "other", 0, local, 0, "none",
+                                  -1, "N", tonic, key_mode))
             continue
         semis = (root - tonic) % 12
-        figure = _figure(semis, quality, mode)
+        bass = int(getattr(c, "bass_pc", -1))
+        inversion = _inversion(quality, (bass - root) % 12) if bass >= 0 else 0
+        figure = _figure(semis, quality, key_mode)
+        if inversion:
+            figure = _inverted_figure(semis, quality, key_mode, inversion)
         out.append(
             RomanChord(
                 start_s=float(c.start_s),
                 end_s=float(c.end_s),
-                chord=f"{_root_name(semis, tonic, mode)}:{quality}",
+                chord=f"{_root_name(semis, tonic, key_mode)}:{quality}",
                 figure=figure,
-                function=_function(figure, mode),
+                function=_function(figure, key_mode),
                 degree=_DEGREE_OF_SEMITONES[semis],
+                local_key=local,
+                inversion=inversion,
+                kind=_kind(figure, semis, quality, key_mode),
+                root_pc=root,
+                quality=quality,
+                tonic_pc=tonic,
+                mode=key_mode,
             )
         )
     return out
+
+
+def key_label(tonic_pc: int, mode: str) -> str:
+    """Human key name spelled conventionally: ``"Eb major"``, ``"F# minor"``."""
+    return f"{tonic_spelling(tonic_pc, mode)} {mode}"
+
+
+def tonic_spelling(tonic_pc: int, mode: str) -> str:
+    """Conventional tonic name for the mode, Harte style: ``"Eb"``, ``"C#"``."""
+    return _TONIC_NAMES[mode][_check_key(tonic_pc, mode)].replace("-", "b")
+
+
+def _key_at(regions: Sequence[KeyRegionLike], t: float, tonic_pc: int, mode: str) -> tuple[int, str]:
+    for region in regions:
+        if region.start_s <= t < region.end_s:
+            return int(region.tonic_pc), str(region.mode)
+    return int(tonic_pc), mode
+
+
+def _inversion(quality: str, bass_interval: int) -> int:
+    """0-3 from the bass's interval above the root; 0 when the bass is not a chord tone or a sus chord."""
+    intervals = CHORD_INTERVALS[quality]
+    if quality.startswith("sus") or bass_interval not in intervals:
+        return 0
+    return intervals.index(bass_interval)
+
+
+_INVERSION_SUFFIX = {3: ("", "6", "64"), 4: ("7", "65", "43", "42")}
+
+
+@functools.cache
+def _inverted_figure(semis: int, quality: str, mode: str, inversion: int) -> str:
+    """The root-position figure with music21's inversion figures, if it parses back; else the plain one."""
+    plain = _figure(semis, quality, mode)
+    primary, slash, target = plain.partition("/")
+    size = len(CHORD_INTERVALS[quality])
+    if size == 4 and primary.endswith("7"):
+        candidate = primary[:-1] + _INVERSION_SUFFIX[4][inversion]
+    elif size == 3 and (primary[-1:] in ("o", "+") or primary[-1:].isalpha()):
+        candidate = primary + _INVERSION_SUFFIX[3][inversion]
+    else:
+        return plain
+    candidate = candidate + slash + target
+    pcs = frozenset((semis + i) % 12 for i in CHORD_INTERVALS[quality])
+    bass = (semis + CHORD_INTERVALS[quality][inversion]) % 12
+    try:
+        rn = m21roman.RomanNumeral(candidate, _reference_key(mode))
+        ok = rn.root().pitchClass == semis and frozenset(rn.pitchClasses) == pcs and rn.bass().pitchClass == bass
+    except Exception:  # music21 raises assorted types for figures it cannot read
+        ok = False
+    return candidate if ok else plain
+
+
+def _kind(figure: str, semis: int, quality: str, mode: str) -> str:
+    if "/" in figure:
+        return "secondary"
+    pcs = {(semis + i) % 12 for i in CHORD_INTERVALS[quality]}
+    if pcs <= _DIATONIC[mode]:
+        return "diatonic"
+    if pcs <= _DIATONIC["minor" if mode == "major" else "major"]:
+        return "borrowed"
+    return "chromatic"
 
 
 def harmonic_function(figure: str, *, mode: str) -> str:
