@@ -55,11 +55,13 @@ def describe_track(
     min_section_s: float = 6.0,
     harmonic_chroma: np.ndarray | None = None,
     loudness: Loudness | None = None,
+    chord_vocabulary: str = "sevenths",
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
     ``harmonic_chroma`` (12, n_frames) at the same ``sr``/``hop_length``, from separated harmonic stems,
-    is used for key and chords when given. ``loudness``, when already metered (e.g. on the stereo stream
+    is used for key and chords when given; chords are named from ``chord_vocabulary`` (see
+    ``analysis.tonal.VOCABULARIES``). ``loudness``, when already metered (e.g. on the stereo stream
     while decoding to mono), is taken as is instead of being measured on ``y``.
     """
     y = np.atleast_2d(y)
@@ -80,7 +82,10 @@ def describe_track(
         n = min(chroma.shape[1], harmonic_chroma.shape[1])
         chroma = harmonic_chroma[:, :n]
     key = estimate_key(chroma=chroma)
-    chords = recognize_chords(chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times)
+    chords = recognize_chords(
+        chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times,
+        vocabulary=chord_vocabulary,
+    )
     sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)
     return TrackDescription(
         duration_s=duration,

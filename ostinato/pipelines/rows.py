@@ -15,6 +15,7 @@ from ostinato import ANALYSIS_VERSION, schema
 if TYPE_CHECKING:
     from ostinato.analysis.describe import TrackDescription
     from ostinato.pipelines.stages import Prepared, SeparationOutcome
+    from ostinato.theory.harmony import HarmonyAnalysis
     from ostinato.theory.roman import RomanChord
 
 
@@ -96,8 +97,9 @@ def ok_row(
     seconds: dict[str, float],
     context: RowContext,
     extra_warnings: Sequence[str] = (),
+    harmony: HarmonyAnalysis | None = None,
 ) -> dict[str, Any]:
-    """A row with ``status = "ok"`` holding every feature the description has."""
+    """A row with ``status = "ok"`` holding every feature the description has (and the harmony theory's)."""
     row = _base(prepared, seconds, context)
     row["status"] = schema.STATUS_OK
     row["warnings"] += list(extra_warnings)
@@ -110,17 +112,12 @@ def ok_row(
         tuning_cents=_finite(description.tuning_cents),
         onset_rate=_finite(description.onset_rate),
         beats=_beats(description),
-        chords=[
-            {"start_s": c.start_s, "end_s": c.end_s, "label": c.label, "root_pc": c.root_pc, "quality": c.quality}
-            for c in description.chords
-        ],
+        chords=chord_rows(description.chords),
         sections=[{"start_s": s.start_s, "end_s": s.end_s, "label": s.label} for s in description.sections],
-        roman=[
-            {"start_s": r.start_s, "end_s": r.end_s, "chord": r.chord, "figure": r.figure,
-             "function": r.function, "degree": r.degree}
-            for r in roman
-        ],
+        roman=roman_rows(roman),
     )
+    if harmony is not None:
+        row.update(harmony_columns(harmony))
     if beats is not None:
         row.update(
             tempo_bpm=_finite(beats.tempo_bpm),
@@ -149,3 +146,45 @@ def ok_row(
             for s in stems.analysis.stems
         ]
     return row
+
+
+def chord_rows(chords) -> list[dict[str, Any]]:
+    """``chords`` column entries from ChordSegment-like objects (``bass_pc`` -1 becomes null)."""
+    return [
+        {"start_s": c.start_s, "end_s": c.end_s, "label": c.label, "root_pc": c.root_pc, "quality": c.quality,
+         "bass_pc": c.bass_pc if getattr(c, "bass_pc", -1) >= 0 else None}
+        for c in chords
+    ]
+
+
+def roman_rows(roman: Sequence[RomanChord]) -> list[dict[str, Any]]:
+    """``roman`` column entries."""
+    return [
+        {"start_s": r.start_s, "end_s": r.end_s, "chord": r.chord, "figure": r.figure, "function": r.function,
+         "degree": r.degree, "local_key": r.local_key or None, "inversion": r.inversion, "kind": r.kind}
+        for r in roman
+    ]
+
+
+def harmony_columns(harmony: HarmonyAnalysis) -> dict[str, Any]:
+    """The theory columns other than ``roman``: local keys, modulations, progressions, cadences, voice
+    leading, harmonic rhythm and complexity."""
+    return {
+        "local_keys": [
+            {"start_s": k.start_s, "end_s": k.end_s, "key": k.key, "mode": k.mode, "strength": _finite(k.strength)}
+            for k in harmony.local_keys
+        ],
+        "modulations": harmony.modulations,
+        "progressions": [
+            {"name": p.name, "start_s": p.start_s, "end_s": p.end_s, "figures": p.figures}
+            for p in harmony.progressions
+        ],
+        "cadences": [
+            {"type": c.type, "time_s": c.time_s, "figures": c.figures, "phrase_end": c.phrase_end}
+            for c in harmony.cadences
+        ],
+        "voice_leading_cost": _finite(harmony.voice_leading_cost),
+        "voice_leading_label": harmony.voice_leading_label,
+        "harmonic_rhythm": _finite(harmony.harmonic_rhythm),
+        "harmonic_complexity": _finite(harmony.harmonic_complexity),
+    }

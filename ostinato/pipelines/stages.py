@@ -23,7 +23,7 @@ from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.pipelines.inputs import InputFile
 from ostinato.storage import is_uri, resolve
-from ostinato.theory.roman import roman_numerals
+from ostinato.theory.harmony import HarmonyAnalysis, analyze_harmony, phrase_ends_from_sections
 
 if TYPE_CHECKING:  # torch and Demucs load only in processes that separate
     from ostinato.analysis.separation import Separator
@@ -175,13 +175,27 @@ def describe(
         return rows.error_row(prepared, ("describe", str(exc)), seconds=seconds, context=context)
     seconds["describe"] = time.perf_counter() - start
     start = time.perf_counter()
-    roman = []
-    if description.key is not None:
-        roman = roman_numerals(description.chords, tonic_pc=description.key.tonic_pc, mode=description.key.mode)
+    harmony = _harmony(description)
     seconds["theory"] = time.perf_counter() - start
     warnings = ["audio is silent; musical features are empty"] if description.silent else []
     return rows.ok_row(
-        prepared, description, roman, stems=stems, seconds=seconds, context=context, extra_warnings=warnings
+        prepared, description, harmony.roman if harmony else [], stems=stems, seconds=seconds, context=context,
+        extra_warnings=warnings, harmony=harmony,
+    )
+
+
+def _harmony(description) -> HarmonyAnalysis | None:
+    """Harmony theory over the recognised chords, with bars from the beat tracker and phrases from sections."""
+    if description.key is None:
+        return None
+    beats = description.beats
+    return analyze_harmony(
+        description.chords,
+        tonic_pc=description.key.tonic_pc,
+        mode=description.key.mode,
+        downbeat_times=beats.downbeat_times if beats is not None else None,
+        phrase_ends=phrase_ends_from_sections([s.start_s for s in description.sections], end_s=description.duration_s),
+        end_s=description.duration_s,
     )
 
 
