@@ -211,8 +211,9 @@ class TrainsetCard:
     """What a training set holds; written as ``_trainset.json`` beside the shards.
 
     ``coverage`` maps each condition column to the share of its values that are known: frames with a non-zero
-    id (frame columns, ``downbeat``/``beat_phase``: frames inside the beat grid), segments with a non-zero id or
-    a finite value (globals). ``mel_mean``/``mel_std`` are over every mel value of the train split.
+    id (frame id columns), frames inside the beat grid (``beat_grid``: what ``downbeat``, ``beat_phase`` and
+    ``bar_phase`` are known on), segments with a non-zero id or a finite value (globals). ``mel_mean`` and
+    ``mel_std`` are over every mel value of the train split.
     """
 
     mel: MelParams
@@ -264,6 +265,8 @@ class TrainsetCard:
             raise TrainsetError(
                 f"the training set has version {found}, newer than this ostinato's {TRAINSET_VERSION}; upgrade"
             )
+        if "mel" not in d:
+            raise TrainsetError("the training set's card is incomplete: build-dataset has not finished a run on it")
         d["mel"] = MelParams(**d["mel"])
         d["splits"] = {k: SplitStats(**v) for k, v in d.get("splits", {}).items()}
         known = {f.name for f in dataclasses.fields(cls)}

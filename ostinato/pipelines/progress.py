@@ -65,8 +65,9 @@ class RunSummary:
 class RunProgress:
     """Tracks rows as they are produced; draws a live bar on a terminal, a line every 10 s elsewhere."""
 
-    def __init__(self, summary: RunSummary, *, total: int, enabled: bool = True) -> None:
+    def __init__(self, summary: RunSummary, *, total: int, enabled: bool = True, label: str = "analyze") -> None:
         self.summary = summary
+        self.label = label  # the command's name, shown before the bar
         self.total = total
         self.console = Console(stderr=True)
         self.enabled = enabled
@@ -74,7 +75,7 @@ class RunProgress:
         self._start = time.monotonic()
         self._last_line = self._start
         self._progress = Progress(
-            TextColumn("[bold]analyze"), BarColumn(), MofNCompleteColumn(),
+            TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:.2f} files/s"), TextColumn("{task.fields[xrt]:.0f}x realtime"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=self.console, transient=False,
@@ -84,7 +85,7 @@ class RunProgress:
     def __enter__(self) -> RunProgress:
         if self.live:
             self._progress.start()
-            self._task = self._progress.add_task("analyze", total=self.total, rate=0.0, xrt=0.0)
+            self._task = self._progress.add_task(self.label, total=self.total, rate=0.0, xrt=0.0)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,7 +119,7 @@ class RunProgress:
             self._last_line = time.monotonic()
             eta = (self.total - self.summary.done) / rate if rate > 0 else float("nan")
             print(
-                f"analyze: {self.summary.done}/{self.total} files, {rate:.2f} files/s, {xrt:.0f}x realtime, "
+                f"{self.label}: {self.summary.done}/{self.total} files, {rate:.2f} files/s, {xrt:.0f}x realtime, "
                 f"ETA {eta:.0f} s",
                 file=sys.stderr, flush=True,
             )

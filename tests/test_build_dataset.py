@@ -1,0 +1,163 @@
+"""End to end: the real analyze pipeline on the demo corpus, then build-dataset on Ray; the shards hold the
+demo truth's chords, the analysed downbeats, disjoint splits and a card whose figures match the shards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ostinato.cli import app
+from ostinato.config import load_config
+from ostinato.datasets import vocab
+from ostinato.datasets.config import load_dataset_config
+from ostinato.datasets.loader import ray_dataset, read_card, to_tensors
+from ostinato.datasets.split import split_of
+from ostinato.errors import OstinatoError
+from ostinato.pipelines.analyze import run_analysis
+from ostinato.pipelines.build_dataset import run_build_dataset
+
+SR, HOP, N_MELS, N_FRAMES = 22050, 256, 32, 128
+DATASET = [f"mel.n_mels={N_MELS}", f"segment.n_frames={N_FRAMES}", "split.val_share=0.34", "output.rows_per_shard=8"]
+
+
+@pytest.fixture(scope="module")
+def features(ray_local, demo_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features")
+    run_analysis([str(demo_corpus)], str(out), load_config(None, ["separation.enabled=false"]), show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(features, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trainset")
+    summary = run_build_dataset(str(features), str(out), load_dataset_config(None, DATASET), show_progress=False)
+    segments = pd.concat([pd.read_parquet(out / split) for split in ("train", "val")], ignore_index=True)
+    return out, summary, segments
+
+
+def _truth(demo_corpus):
+    return {t["file"]: t for t in json.loads((demo_corpus / "truth.json").read_text())["tracks"]}
+
+
+def _rows(features):
+    return pd.read_parquet(features / "tracks").set_index("track_id")
+
+
+def test_segment_counts_and_shapes(built):
+    out, summary, segments = built
+    assert (summary.built, summary.errors, summary.too_short) == (3, 0, 0)
+    # 12 s at 22050 Hz, hop 256: 1 + 264600 // 256 = 1034 frames -> full 128-frame segments start at 0..896.
+    assert segments.groupby("track_id").size().tolist() == [8, 8, 8] and summary.segments == 24
+    first = segments.iloc[0]
+    assert len(first.mel) == N_MELS * N_FRAMES and first.mel.dtype == np.float16
+    for name in ("chord_root", "chord_quality", "roman", "function", "section", "downbeat", "beat_phase"):
+        assert len(first[name]) == N_FRAMES
+    assert sorted(segments.start_s.round(4).unique()) == [round(k * N_FRAMES * HOP / SR, 4) for k in range(8)]
+    assert np.isfinite(np.stack(segments.mel.to_numpy()).astype(np.float32)).all()
+
+
+def test_no_track_in_both_splits_and_split_follows_the_hash(built):
+    _, _, segments = built
+    by_track = segments.groupby("track_id").split.unique()
+    assert all(len(s) == 1 for s in by_track)
+    for track_id, splits in by_track.items():
+        assert splits[0] == split_of(track_id, val_share=0.34, seed=0)
+
+
+def test_chord_ids_in_the_frames_of_each_truth_chord_equal_the_truth(built, features, demo_corpus):
+    _, _, segments = built
+    truth, rows = _truth(demo_corpus), _rows(features)
+    agree = total = 0
+    for seg in segments.itertuples():
+        chords = truth[rows.loc[seg.track_id, "path"].rsplit("/", 1)[-1]]["chords"]
+        times = seg.start_s + np.arange(N_FRAMES) * HOP / SR
+        for chord in chords:
+            # The middle half of the chord, clear of boundary frames where analysis and truth may differ by a frame.
+            quarter = (chord["end_s"] - chord["start_s"]) / 4
+            inside = (times > chord["start_s"] + quarter) & (times < chord["end_s"] - quarter)
+            expected = (vocab.encode_chord_root(chord["root_pc"]), vocab.encode_chord_quality(chord["quality"]))
+            got = np.stack([np.asarray(seg.chord_root)[inside], np.asarray(seg.chord_quality)[inside]], axis=1)
+            agree += int(np.all(got == expected, axis=1).sum())
+            total += int(inside.sum())
+    assert total > 1000 and agree / total > 0.9, f"{agree}/{total} frames carry the truth's chord"
+
+
+def test_downbeat_flags_sit_on_the_analysed_downbeats_and_near_the_true_ones(built, features, demo_corpus):
+    _, _, segments = built
+    truth, rows = _truth(demo_corpus), _rows(features)
+    for seg in segments.itertuples():
+        row = rows.loc[seg.track_id]
+        analysed = [b["time_s"] for b in row.beats if b["position"] == 1]
+        expected = {round((t - seg.start_s) * SR / HOP) for t in analysed}
+        flagged = set(np.nonzero(np.asarray(seg.downbeat))[0].tolist())
+        assert flagged == {f for f in expected if 0 <= f < N_FRAMES}
+        phases = np.asarray(seg.bar_phase, dtype=np.float32)
+        assert ((phases >= 0) & (phases < 1)).all()
+        # A bar starts on its downbeat: the flagged (nearest) frame is just after it or, rounded, just before.
+        assert all(phases[f] < 0.05 or phases[f] > 0.95 for f in flagged)
+    pop = next(tid for tid, r in rows.iterrows() if r.path.endswith("00_pop_G_major.mp3"))
+    true_downbeats = np.array(truth["00_pop_G_major.mp3"]["downbeat_times"])
+    for seg in segments[segments.track_id == pop].itertuples():
+        for f in np.nonzero(np.asarray(seg.downbeat))[0]:
+            assert np.min(np.abs(true_downbeats - (seg.start_s + f * HOP / SR))) < 0.05
+
+
+def test_card_counts_hours_and_coverage_match_the_shards(built):
+    out, _, segments = built
+    card = read_card(str(out))
+    for split in ("train", "val"):
+        part = segments[segments.split == split]
+        assert card.splits[split].segments == len(part) and card.splits[split].tracks == part.track_id.nunique()
+    assert card.segments == 24
+    assert card.hours == pytest.approx(24 * N_FRAMES * HOP / SR / 3600, rel=1e-4)
+    assert card.n_frames == N_FRAMES and card.n_mels == N_MELS and card.vocab_sizes == vocab.vocab_sizes()
+    frames = np.stack(segments.chord_root.to_numpy())
+    assert card.coverage["chord_root"] == pytest.approx(np.count_nonzero(frames) / frames.size, abs=1e-4)
+    assert card.coverage["key"] == 1.0 and card.coverage["bpm"] == 1.0
+    assert card.coverage["genre"] == pytest.approx((segments.genre > 0).mean(), abs=1e-4)
+    train_mel = np.stack(segments[segments.split == "train"].mel.to_numpy()).astype(np.float64)
+    assert card.mel_mean == pytest.approx(train_mel.mean(), abs=1e-3)
+    assert card.mel_std == pytest.approx(train_mel.std(), rel=1e-3)
+
+
+def test_duckdb_and_ray_read_the_shards(built):
+    out, _, _ = built
+    rows = duckdb.connect().execute(
+        f"SELECT count(*), count(DISTINCT track_id), max(len(mel)) FROM read_parquet('{out}/*/*.parquet')"
+    ).fetchone()
+    assert rows == (24, 3, N_MELS * N_FRAMES)
+    batch = next(iter(ray_dataset(str(out), "train").iter_torch_batches(batch_size=4, collate_fn=to_tensors)))
+    assert batch["mel"].shape == (4, 1, N_MELS, N_FRAMES) and batch["chord_root"].shape == (4, N_FRAMES)
+
+
+def test_rerun_resumes_and_another_config_is_refused(built, features):
+    out, _, _ = built
+    again = run_build_dataset(str(features), str(out), load_dataset_config(None, DATASET), show_progress=False)
+    assert (again.skipped, again.built, again.shards) == (3, 0, [])
+    assert read_card(str(out)).segments == 24
+    with pytest.raises(OstinatoError, match="different configuration"):
+        run_build_dataset(str(features), str(out), load_dataset_config(None, [*DATASET, "mel.n_mels=16"]),
+                          show_progress=False)
+    result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), "segment.n_frames=64"])
+    assert result.exit_code == 2 and "different configuration" in result.output
+
+
+def test_moved_audio_is_found_with_audio_root_and_a_missing_file_is_counted(features, demo_corpus, tmp_path):
+    moved = tmp_path / "new-mount"
+    shutil.copytree(demo_corpus, moved)
+    (moved / "01_ballad_D_major.mp3").unlink()
+    out = tmp_path / "trainset"
+    summary = run_build_dataset(str(features), str(out), load_dataset_config(None, DATASET),
+                                audio_root=str(moved), show_progress=False)
+    assert (summary.built, summary.errors, summary.segments) == (2, 1, 16)
+    (reason, count), = summary.error_reasons.items()
+    assert count == 1 and "No such file" in reason
+    assert [path.rsplit("/", 1)[-1] for path, _ in summary.failed] == ["01_ballad_D_major.mp3"]
+    assert summary.failed[0][0].startswith(str(moved))  # the relocated path, not the analysed one
+    assert read_card(str(out)).segments == 16
