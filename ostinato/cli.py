@@ -123,6 +123,40 @@ def report(
     _err.print(f"wrote {page}")
 
 
+@app.command("build-dataset")
+def build_dataset(
+    arguments: Annotated[list[str], typer.Argument(
+        help="FEATURES (an `ostinato analyze` output folder or URI), plus section.key=value overrides.",
+        show_default=False,
+    )],
+    out: Annotated[str, typer.Option("--out", "-o", help="Training-set folder or URI (TRAINSET).")],
+    audio_root: Annotated[str | None, typer.Option(
+        "--audio-root", help="Where the audio is now: joined to relative row paths, or replacing the folder "
+        "common to all absolute ones. Default: the rows' paths as they are.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/dataset.yaml).")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to join: 'auto', or ray://host:10001. Default: RAY_ADDRESS, else a local Ray.")] = None,
+    force: Annotated[bool, typer.Option(help="Allow adding to a training set built with another config.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
+) -> None:
+    """Cut analysed tracks into fixed log-mel segments with frame-aligned chord, numeral, beat and section ids.
+
+    Writes TRAINSET/{train,val}/part-*.parquet and the card TRAINSET/_trainset.json. Re-running resumes.
+    """
+    from ostinato.datasets.config import load_dataset_config
+    from ostinato.pipelines.build_dataset import run_build_dataset
+
+    specs, overrides = split_overrides(arguments)
+    try:
+        if len(specs) != 1:
+            raise OstinatoError(f"give exactly one FEATURES folder (an ostinato analyze output), got {specs}")
+        cfg = load_dataset_config(config, overrides)
+        run_build_dataset(specs[0], out, cfg, audio_root=audio_root, address=address, force=force,
+                          show_progress=not quiet)
+    except OstinatoError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     app()
 
