@@ -9,7 +9,7 @@ harmonic change).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,8 +23,25 @@ MIN_BPM, MAX_BPM = 40.0, 220.0
 #: this share of that at its even multiples (those of the chosen level).
 OCTAVE_UP_RATIO = 0.95
 
+#: Beats are moved to the leading edge of the strongest onset within EDGE_BACK frames before and EDGE_AHEAD
+#: frames after the tracker's frame (4 frames = 93 ms at 22050 Hz / 512): the point where the onset envelope
+#: first reaches EDGE_LEVEL of its local rise.
+EDGE_BACK, EDGE_AHEAD, EDGE_LEVEL = 4, 3, 0.25
+
+#: Beats divide in three when the onset strength at both thirds of the beat exceeds this multiple of that at
+#: its half.
+TRIPLE_RATIO = 1.5
+#: A 4-beat bar whose beat 3 is not accented less than beat 1 by this Welch t statistic is read as two 2/4 bars.
+HALF_BAR_T = 2.0
+#: Tracked beats faster than this that group in threes may be the eighths of 6/8 or 12/8 ...
+COMPOUND_MIN_BPM = 140.0
+#: ... which they are when the groups alternate strong-weak with at least this t statistic.
+COMPOUND_MIN_T = 1.5
+
 #: Leading/trailing beats whose onset strength is below this share of the median beat's are dropped.
 TRIM_RATIO = 0.1
+#: ... and so are those whose frame RMS is below this share of the median beat's (-30 dB).
+TRIM_LEVEL_RATIO = 10 ** (-30 / 20)
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,9 @@ class BeatTrack:
         ``"4/4"`` or ``"3/4"``.
     meter_confidence : float in [0, 1]
         How much more accent the chosen bar grid has than the best grid of the other bar length.
+    beat_accents : np.ndarray [shape=(n_beats,)]
+        Accent of each beat in ``beat_times`` (z-scored onset strength, loudness rise and harmonic change),
+        the measure the downbeats were chosen by.
     """
 
     tempo_bpm: float
@@ -56,6 +76,7 @@ class BeatTrack:
     beats_per_bar: int
     meter: str
     meter_confidence: float
+    beat_accents: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def track_beats(
@@ -104,18 +125,20 @@ def track_beats(
     _, frames = librosa.beat.beat_track(
         onset_envelope=env, sr=sr, hop_length=hop_length, bpm=tempo, tightness=tightness, trim=False
     )
-    frames = _trim_weak_ends(np.asarray(frames, dtype=int), env)
-    beat_times = frames / fps
+    frames = _trim_weak_ends(np.asarray(frames, dtype=int), env, rms)
+    times = _onset_starts(frames, env) / fps
     accent = _beat_accent(frames, env, rms=rms, chroma=chroma)
-    bpb, phase, meter_conf = _choose_bar(accent)
+    bar = _choose_meter(frames, env, accent, tempo_bpm=tempo)
+    counted = times[bar.first_beat :: bar.group]
     return BeatTrack(
-        tempo_bpm=float(tempo),
+        tempo_bpm=float(tempo / bar.group),
         tempo_confidence=float(confidence),
-        beat_times=beat_times,
-        downbeat_times=beat_times[phase::bpb],
-        beats_per_bar=bpb,
-        meter=f"{bpb}/4",
-        meter_confidence=float(meter_conf),
+        beat_times=counted,
+        downbeat_times=counted[bar.phase :: bar.beats_per_bar],
+        beats_per_bar=bar.beats_per_bar,
+        meter=bar.meter,
+        meter_confidence=float(bar.confidence),
+        beat_accents=accent[bar.first_beat :: bar.group],
     )
 
 
@@ -135,12 +158,45 @@ def onset_rate(*, onset_envelope: np.ndarray, sr: int, hop_length: int) -> float
         Number of detected onsets divided by the envelope's duration in seconds (0 for silence).
     """
     env = _check_envelope(onset_envelope)
-    peak = float(env.max())
-    if peak <= 0:
-        return 0.0
     fps = sr / hop_length
+    return float(len(_pick_peaks(env, fps)) / (len(env) / fps)) if len(env) else 0.0
+
+
+def detect_onsets(
+    *, onset_envelope: np.ndarray, sr: int, hop_length: int, min_strength: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Onset times and strengths: peaks of the envelope, timed at their leading edge.
+
+    Parameters
+    ----------
+    onset_envelope : np.ndarray [shape=(n_frames,)]
+        Onset strength per frame (mean positive log-mel rise, dB), e.g. a separated stem's.
+    sr, hop_length : int > 0
+        Sample rate (Hz) and hop (samples) of the frames.
+    min_strength : float >= 0
+        Peaks weaker than this are dropped (0.2 as for stem onset densities: the flux of a steady tone
+        stays below it, real note and hit onsets exceed it even at -40 dBFS).
+
+    Returns
+    -------
+    times : np.ndarray [shape=(n_onsets,)]
+        Seconds, increasing; where the envelope first rises a quarter of the way to each peak.
+    strengths : np.ndarray [shape=(n_onsets,)]
+        Envelope value at each peak.
+    """
+    env = _check_envelope(onset_envelope)
+    peaks = _pick_peaks(env, sr / hop_length)
+    peaks = peaks[env[peaks] >= min_strength]
+    return _onset_starts(peaks, env) * hop_length / sr, env[peaks]
+
+
+def _pick_peaks(env: np.ndarray, fps: float) -> np.ndarray:
+    """Frame indices of onset peaks, with librosa.onset.onset_detect's picking parameters."""
+    peak = float(env.max()) if len(env) else 0.0
+    if peak <= 0 or peak <= env.min():
+        return np.zeros(0, dtype=int)
     norm = (env - env.min()) / (peak - env.min())
-    onsets = librosa.util.peak_pick(
+    return np.asarray(librosa.util.peak_pick(
         norm,
         pre_max=max(int(0.03 * fps), 1),
         post_max=int(0.0 * fps) + 1,
@@ -148,8 +204,7 @@ def onset_rate(*, onset_envelope: np.ndarray, sr: int, hop_length: int) -> float
         post_avg=int(0.10 * fps) + 1,
         wait=max(int(0.03 * fps), 1),
         delta=0.07,
-    )
-    return float(len(onsets) / (len(env) / fps))
+    ), dtype=int)
 
 
 def _check_envelope(onset_envelope: np.ndarray) -> np.ndarray:
@@ -239,16 +294,49 @@ def _beat_strength(frames: np.ndarray, env: np.ndarray) -> np.ndarray:
     return env[near].max(axis=1)
 
 
-def _trim_weak_ends(frames: np.ndarray, env: np.ndarray) -> np.ndarray:
-    """Drop leading and trailing beats with almost no onset under them (silence before and after music).
+def _trim_weak_ends(frames: np.ndarray, env: np.ndarray, rms: np.ndarray | None = None) -> np.ndarray:
+    """Drop leading and trailing beats with almost no onset, or almost no sound, under them.
 
-    librosa's own ``trim`` also drops genuine first beats that are merely weaker than average.
+    librosa's own ``trim`` also drops genuine first beats that are merely weaker than average. The level test
+    catches leading silence with a noise floor (tape hiss, dither), whose flux is as large as a soft onset's.
     """
     if len(frames) == 0:
         return frames
     strength = _beat_strength(frames, env)
-    strong = np.flatnonzero(strength > TRIM_RATIO * np.median(strength))
+    keep = strength > TRIM_RATIO * np.median(strength)
+    if rms is not None and len(rms) == len(env):
+        level = _beat_strength(frames, np.asarray(rms, dtype=np.float64))
+        keep &= level > TRIM_LEVEL_RATIO * np.median(level)
+    strong = np.flatnonzero(keep)
     return frames[strong[0] : strong[-1] + 1] if len(strong) else frames[:0]
+
+
+def _onset_starts(frames: np.ndarray, env: np.ndarray) -> np.ndarray:
+    """Sub-frame position of the leading edge of the onset under each beat, in frames.
+
+    The tracker puts a beat on the envelope's peak, which trails the physical onset by a frame or two for
+    sharp hits and by up to the attack time for soft ones (a pad fading in over 0.2 s peaks ~80 ms late,
+    beyond the +-70 ms that beat evaluation tolerates). The leading edge is where the envelope first climbs
+    EDGE_LEVEL of the way from the local floor to the local peak, linearly interpolated between frames.
+    """
+    out = frames.astype(np.float64)
+    n = len(env)
+    for i, b in enumerate(frames):
+        lo, hi = max(b - EDGE_BACK, 1), min(b + EDGE_AHEAD, n - 1)
+        if hi <= lo:
+            continue
+        k = lo + int(np.argmax(env[lo : hi + 1]))
+        floor = float(env[lo - 1 : k + 1].min())
+        level = floor + EDGE_LEVEL * (float(env[k]) - floor)
+        if env[k] <= floor:
+            continue
+        j = k
+        while j > lo and env[j - 1] >= level:
+            j -= 1
+        below, above = float(env[j - 1]), float(env[j])
+        frac = (level - below) / (above - below) if above > below else 1.0
+        out[i] = j - 1 + float(np.clip(frac, 0.0, 1.0))
+    return out
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -280,29 +368,102 @@ def _beat_accent(
     return accent
 
 
-def _choose_bar(accent: np.ndarray) -> tuple[int, int, float]:
-    """Beats per bar, phase of the first downbeat and meter confidence from per-beat accents.
+def _bar_scores(accent: np.ndarray, bpb: int) -> tuple[float, int]:
+    """Best t statistic (accent of bar starts minus that of the other beats) over the phases of a ``bpb`` grid."""
+    n, std = len(accent), accent.std()
+    scores = []
+    for phase in range(bpb):
+        on = np.zeros(n, dtype=bool)
+        on[phase::bpb] = True
+        contrast = accent[on].mean() - accent[~on].mean()
+        scores.append(contrast * np.sqrt(on.sum() * (~on).sum() / n) / std)
+    p = int(np.argmax(scores))
+    return float(scores[p]), p
+
+
+def _choose_bar(accent: np.ndarray, lengths: tuple[int, ...] = (3, 4)) -> tuple[int, int, float]:
+    """Beats per bar (one of ``lengths``), phase of the first downbeat and meter confidence from beat accents.
 
     Each (bar length, phase) grid is scored by the t statistic of the accent difference between its bar
     starts and the other beats; the confidence grows with the winner's margin over the best grid of the
-    other bar length and with its own significance.
+    other bar lengths and with its own significance. A 4-beat winner becomes 2 beats per bar when ``2`` is
+    allowed and its beat 3 is accented like its beat 1 (Welch t below HALF_BAR_T).
     """
     n = len(accent)
     std = accent.std() if n else 0.0
     if n < 6 or std <= 1e-9:
-        return 4, 0, 0.0
-    best: dict[int, tuple[float, int]] = {}
-    for bpb in (3, 4):
-        scores = []
-        for phase in range(bpb):
-            on = np.zeros(n, dtype=bool)
-            on[phase::bpb] = True
-            contrast = accent[on].mean() - accent[~on].mean()
-            scores.append(contrast * np.sqrt(on.sum() * (~on).sum() / n) / std)
-        p = int(np.argmax(scores))
-        best[bpb] = (float(scores[p]), p)
-    bpb = 3 if best[3][0] > best[4][0] else 4
-    t_best, t_other = best[bpb][0], best[7 - bpb][0]
+        return max(lengths) if 4 not in lengths else 4, 0, 0.0
+    best = {bpb: _bar_scores(accent, bpb) for bpb in lengths if bpb != 2}
+    bpb = max(best, key=lambda b: best[b][0])
+    t_best, phase = best[bpb]
+    t_other = max((t for b, (t, _) in best.items() if b != bpb), default=0.0)
     margin = np.clip((t_best - max(t_other, 0.0)) / 4.0, 0.0, 1.0)
     significance = np.clip((t_best - 1.0) / 3.0, 0.0, 1.0)
-    return bpb, best[bpb][1], float(margin * significance)
+    if bpb == 4 and 2 in lengths:
+        first, third = accent[phase::4], accent[phase + 2 :: 4]
+        t_half = (first.mean() - third.mean()) / np.sqrt(first.var() / len(first) + third.var() / len(third) + 1e-12)
+        if t_half < HALF_BAR_T:
+            return 2, phase % 2, float(significance * np.clip((HALF_BAR_T - t_half) / HALF_BAR_T, 0.0, 1.0))
+        margin = min(margin, float(np.clip((t_half - HALF_BAR_T) / HALF_BAR_T, 0.0, 1.0)) or margin)
+    return bpb, phase, float(margin * significance)
+
+
+@dataclass(frozen=True)
+class _Bar:
+    """How tracked beats group into counted beats and bars."""
+
+    meter: str
+    beats_per_bar: int  # counted beats per bar
+    phase: int  # index of the first downbeat among the counted beats
+    confidence: float
+    group: int = 1  # tracked beats per counted beat (3 when the tracker followed the eighths of 6/8 or 12/8)
+    first_beat: int = 0  # index of the first counted beat among the tracked beats
+
+
+def _subdivision(frames: np.ndarray, env: np.ndarray) -> tuple[int, float]:
+    """Whether beats divide in three (compound meter) or two, and how clearly.
+
+    Compares the median over beats of the onset strength at 1/3 and 2/3 of the beat with that at 1/2. Both
+    thirds must be filled in most beats: a swung off-beat (at 2/3 only) is a duple subdivision played
+    long-short, and three notes across a 4-beat bar (a polyrhythm) fill the thirds of only some beats.
+    Returns ``(3, strength)`` or ``(2, strength)``; strength in [0, 1].
+    """
+    if len(frames) < 4:
+        return 2, 0.0
+    starts, periods = frames[:-1].astype(float), np.diff(frames).astype(float)
+
+    def strength_at(fraction: float) -> float:
+        at = np.clip(np.round(starts + fraction * periods).astype(int), 0, len(env) - 1)
+        near = np.clip(at[:, None] + np.arange(-1, 2)[None, :], 0, len(env) - 1)
+        return float(np.median(env[near].max(axis=1)))
+
+    beat = float(np.median(_beat_strength(frames, env)))
+    third, half = min(strength_at(1 / 3), strength_at(2 / 3)), strength_at(0.5)
+    if beat <= 0:
+        return 2, 0.0
+    if third > TRIPLE_RATIO * half and third > 0.1 * beat:
+        return 3, float(np.clip((third / max(half, 1e-9) - TRIPLE_RATIO) / TRIPLE_RATIO, 0.0, 1.0))
+    return 2, float(np.clip(half / beat, 0.0, 1.0))
+
+
+def _choose_meter(frames: np.ndarray, env: np.ndarray, accent: np.ndarray, *, tempo_bpm: float) -> _Bar:
+    """Time signature among 2/4, 3/4, 4/4, 6/8, 9/8 and 12/8 from the tracked beats.
+
+    Three cases: (1) the tracked beats divide in three: they are dotted quarters, grouped 2, 3 or 4 to a bar;
+    (2) they are fast (over COMPOUND_MIN_BPM) and group in threes, which in turn alternate strong-weak: the
+    tracker followed the eighths of a compound meter, so every third beat is counted; (3) otherwise a simple
+    meter of 2, 3 or 4 quarter beats.
+    """
+    sub, _ = _subdivision(frames, env)
+    if sub == 3:
+        bpb, phase, conf = _choose_bar(accent, (2, 3, 4))
+        return _Bar(f"{3 * bpb}/8", bpb, phase, conf)
+    bpb, phase, conf = _choose_bar(accent, (2, 3, 4))
+    if bpb == 3 and tempo_bpm > COMPOUND_MIN_BPM:
+        groups = accent[phase::3]
+        if len(groups) >= 6 and groups.std() > 1e-9:
+            outer, outer_phase, outer_conf = _choose_bar(groups, (2, 4))
+            t_two = _bar_scores(groups, 2)[0]
+            if t_two > COMPOUND_MIN_T:
+                return _Bar(f"{3 * outer}/8", outer, outer_phase, min(conf, max(outer_conf, 0.5)), 3, phase)
+    return _Bar(f"{bpb}/4", bpb, phase, conf)
