@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,22 @@ if TYPE_CHECKING:
     from ostinato.theory.roman import RomanChord
 
 
+def node_name() -> str:
+    """Where this process runs: the hostname, plus the short Ray node id inside a Ray cluster, since several
+    Ray nodes can share a machine (and a hostname), e.g. ``"box-1/3f9c1a2b"``."""
+    host = socket.gethostname()
+    ray = sys.modules.get("ray")  # a process that never imported Ray is not part of a cluster
+    if ray is not None and ray.is_initialized():
+        return f"{host}/{ray.get_runtime_context().get_node_id()[:8]}"
+    return host
+
+
 @dataclass(frozen=True)
 class RowContext:
     """Bookkeeping values stamped on every row."""
 
     config_hash: str
-    worker_node: str = field(default_factory=socket.gethostname)
+    worker_node: str = field(default_factory=node_name)
 
 
 def _finite(value: float | None) -> float | None:

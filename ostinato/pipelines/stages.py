@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -57,7 +56,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     error: tuple[str, str] | None = None
-    node: str = field(default_factory=socket.gethostname)
+    node: str = field(default_factory=rows.node_name)
 
     @property
     def ok(self) -> bool:
