@@ -265,7 +265,8 @@ class _Driver:
         self.claimed.add(prepared.track_id)
         self.waiting_duplicates[prepared.track_id] = []
         _, audio_ref, model_audio_ref = job.refs
-        stems_ref = self.pool.submit(prepared, model_audio_ref) if self.pool else None
+        separate = self.pool is not None and prepared.source_kind == "audio"  # scores have no audio to separate
+        stems_ref = self.pool.submit(prepared, model_audio_ref) if separate else None
         row_ref = self.describe.remote(prepared, audio_ref, config=self.config_ref, stems=stems_ref)
         self.in_flight[row_ref] = _InFlight(job.item, "describe", prepared=prepared)
 

@@ -1,7 +1,8 @@
-"""Turn the INPUT arguments of `ostinato analyze` into a sorted, de-duplicated list of audio files.
+"""Turn the INPUT arguments of `ostinato analyze` into a sorted, de-duplicated list of audio and score files.
 
 An INPUT is a directory (searched recursively), a glob, a text file listing one path or URI per line
-(``.txt``/``.lst``/``.list``), a single audio file, or any of these as an object-store URI.
+(``.txt``/``.lst``/``.list``), a single audio or score file, or any of these as an object-store URI.
+Scores are MIDI, MusicXML and ABC files (``SYMBOLIC_EXTENSIONS``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ostinato.storage import display, is_uri, resolve
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aif", ".aiff", ".wma"}
 )
+SYMBOLIC_EXTENSIONS = frozenset({".mid", ".midi", ".musicxml", ".mxl", ".xml", ".abc"})
 LIST_EXTENSIONS = frozenset({".txt", ".lst", ".list"})
 _GLOB_CHARS = set("*?[")
 
@@ -37,7 +39,9 @@ class InputError(OstinatoError):
 
 
 def _is_audio(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+    """True for the extensions analysed: audio and scores."""
+    extension = os.path.splitext(name)[1].lower()
+    return extension in AUDIO_EXTENSIONS or extension in SYMBOLIC_EXTENSIONS
 
 
 def _walk(fs: pafs.FileSystem, base: str) -> Iterable[pafs.FileInfo]:

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from ostinato.analysis.describe import TrackDescription
     from ostinato.pipelines.stages import Prepared, SeparationOutcome
     from ostinato.theory.harmony import HarmonyAnalysis
+    from ostinato.theory.rhythm import RhythmProfile
     from ostinato.theory.roman import RomanChord
+    from ostinato.theory.symbolic import ScoreDescription
 
 
 def node_name() -> str:
@@ -54,7 +56,7 @@ def _base(prepared: Prepared, seconds: dict[str, float], context: RowContext) ->
         "warnings": list(prepared.warnings),
         "file_size_bytes": prepared.size,
         "duration_s": prepared.duration_s,
-        "source_kind": "audio",
+        "source_kind": getattr(prepared, "source_kind", "audio"),
         "stage_seconds": {stage: float(seconds.get(stage, 0.0)) for stage in schema.STAGES},
         "worker_node": context.worker_node,
         "schema_version": schema.SCHEMA_VERSION,
@@ -198,4 +200,54 @@ def harmony_columns(harmony: HarmonyAnalysis) -> dict[str, Any]:
         "voice_leading_label": harmony.voice_leading_label,
         "harmonic_rhythm": _finite(harmony.harmonic_rhythm),
         "harmonic_complexity": _finite(harmony.harmonic_complexity),
+    }
+
+
+def score_row(
+    prepared: Prepared,
+    description: ScoreDescription,
+    harmony: HarmonyAnalysis,
+    *,
+    seconds: dict[str, float],
+    context: RowContext,
+) -> dict[str, Any]:
+    """A ``status = "ok"`` row for a score: the same tonal and theory columns as audio, rhythm from the score."""
+    from ostinato.theory.symbolic import SYMBOLIC_FORMATS
+
+    row = _base(prepared, seconds, context)
+    key = description.key
+    row.update(
+        status=schema.STATUS_OK,
+        source_kind="symbolic",
+        container=SYMBOLIC_FORMATS.get(prepared.uri[prepared.uri.rfind("."):].lower()),
+        duration_s=description.duration_s,
+        tags={"artist": description.composer, "title": description.title, "album": None, "genre": None,
+              "year": None},
+        tempo_bpm=_finite(description.tempo_bpm),
+        tempo_confidence=1.0,
+        meter=description.meter,
+        beats_per_bar=description.beats_per_bar,
+        meter_confidence=1.0,
+        beats=[{"time_s": b.time_s, "bar": b.bar, "position": b.position} for b in description.beats],
+        key=key.tonic,
+        mode=key.mode,
+        key_strength=_finite(key.strength),
+        chords=chord_rows(description.chords),
+        roman=roman_rows(harmony.roman),
+        **harmony_columns(harmony),
+    )
+    row["warnings"] += description.warnings
+    return row
+
+
+def rhythm_columns(rhythm: RhythmProfile) -> dict[str, Any]:
+    """The rhythm-theory columns: metric hierarchy, syncopation, densities, polyrhythm, swing, complexity."""
+    return {
+        "metric_hierarchy": [float(v) for v in rhythm.metric_hierarchy],
+        "syncopation": _finite(rhythm.syncopation),
+        "note_density": _finite(rhythm.note_density),
+        "polyrhythm": rhythm.polyrhythm,
+        "polyrhythm_confidence": _finite(rhythm.polyrhythm_confidence),
+        "swing_ratio": _finite(rhythm.swing_ratio),
+        "rhythmic_complexity": _finite(rhythm.complexity),
     }

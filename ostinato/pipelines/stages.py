@@ -23,6 +23,8 @@ from ostinato.pipelines import rows
 from ostinato.pipelines.inputs import InputFile
 from ostinato.storage import is_uri, resolve
 from ostinato.theory.harmony import HarmonyAnalysis, analyze_harmony, phrase_ends_from_sections
+from ostinato.theory.rhythm import RhythmProfile, rhythm_from_envelopes
+from ostinato.theory.symbolic import is_symbolic
 
 if TYPE_CHECKING:  # torch and Demucs load only in processes that separate
     from ostinato.analysis.separation import Separator
@@ -57,6 +59,7 @@ class Prepared:
     seconds: dict[str, float] = field(default_factory=dict)
     error: tuple[str, str] | None = None
     node: str = field(default_factory=rows.node_name)
+    source_kind: str = "audio"  # "symbolic" for scores, which skip decoding and separation
 
     @property
     def ok(self) -> bool:
@@ -107,6 +110,9 @@ def prepare(
     prepared = identify(item, config)
     if not prepared.ok:
         return prepared, None, None
+    if is_symbolic(item.uri):  # a score is parsed where it is described; nothing to decode
+        prepared.source_kind = "symbolic"
+        return prepared, None, None
     start = time.perf_counter()
     _maybe_crash(item.uri)
     try:
@@ -148,7 +154,11 @@ def describe(
     config: AnalyzeConfig,
     stems: SeparationOutcome | None = None,
 ) -> dict:
-    """Run MIR and theory on a decoded track and return its ``tracks`` row (ok or error)."""
+    """Run MIR and theory on a decoded track (or a score) and return its ``tracks`` row (ok or error)."""
+    if prepared.source_kind == "symbolic":
+        from ostinato.pipelines.scores import describe_score_input
+
+        return describe_score_input(prepared, config=config)
     context = rows.RowContext(config_hash=config.results_hash())
     seconds = dict(prepared.seconds)
     if stems is not None:
@@ -175,11 +185,29 @@ def describe(
     seconds["describe"] = time.perf_counter() - start
     start = time.perf_counter()
     harmony = _harmony(description)
+    rhythm = _rhythm(description, stems, sr=audio.sr, hop_length=features.hop_length)
     seconds["theory"] = time.perf_counter() - start
     warnings = ["audio is silent; musical features are empty"] if description.silent else []
-    return rows.ok_row(
+    row = rows.ok_row(
         prepared, description, harmony.roman if harmony else [], stems=stems, seconds=seconds, context=context,
         extra_warnings=warnings, harmony=harmony,
+    )
+    if rhythm is not None:
+        row.update(rows.rhythm_columns(rhythm))
+    return row
+
+
+def _rhythm(description, stems: SeparationOutcome | None, *, sr: int, hop_length: int) -> RhythmProfile | None:
+    """Rhythm theory on the onsets of the separated stems that are present, or of the mix without them."""
+    if description.beats is None or description.onset_envelope is None:
+        return None
+    envelopes = {"mix": description.onset_envelope}
+    if stems is not None and stems.analysis is not None:
+        present = {s.name for s in stems.analysis.stems if s.present}
+        envelopes = {k: v for k, v in stems.analysis.onset_envelopes.items() if k in present} or envelopes
+    return rhythm_from_envelopes(
+        beats=description.beats, onset_envelopes=envelopes, sr=sr, hop_length=hop_length,
+        duration_s=description.duration_s,
     )
 
 

@@ -1,0 +1,72 @@
+"""The describe stage for score inputs (MIDI, MusicXML, ABC): parse, describe, harmony, one ``tracks`` row.
+
+Scores skip decoding and separation; parsing is timed as their ``decode`` stage and a file music21
+cannot read becomes an error row at that stage, as undecodable audio does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ostinato.config import AnalyzeConfig
+from ostinato.errors import AnalysisError
+from ostinato.pipelines import rows
+from ostinato.storage import is_uri, resolve
+from ostinato.theory.harmony import analyze_harmony
+from ostinato.theory.symbolic import describe_score, parse_score
+
+if TYPE_CHECKING:
+    from ostinato.pipelines.stages import Prepared
+
+
+@contextlib.contextmanager
+def _local_path(uri: str) -> Iterator[str]:
+    """A local path holding the input's bytes (object-store inputs are copied to a temporary file)."""
+    if not is_uri(uri):
+        yield uri
+        return
+    fs, path = resolve(uri)
+    suffix = os.path.splitext(path)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        with fs.open_input_stream(path) as handle:
+            shutil.copyfileobj(handle, tmp)
+        tmp.flush()
+        yield tmp.name
+
+
+def describe_score_input(prepared: Prepared, *, config: AnalyzeConfig) -> dict:
+    """The ``tracks`` row (ok or error) of a score input already identified by ``stages.prepare``."""
+    context = rows.RowContext(config_hash=config.results_hash())
+    seconds = dict(prepared.seconds)
+    start = time.perf_counter()
+    try:
+        with _local_path(prepared.uri) as path:
+            score = parse_score(path)
+    except (AnalysisError, OSError) as exc:
+        seconds["decode"] = time.perf_counter() - start
+        return rows.error_row(prepared, ("decode", str(exc)), seconds=seconds, context=context)
+    seconds["decode"] = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        description = describe_score(score)
+    except AnalysisError as exc:
+        seconds["describe"] = time.perf_counter() - start
+        return rows.error_row(prepared, ("describe", str(exc)), seconds=seconds, context=context)
+    seconds["describe"] = time.perf_counter() - start
+    start = time.perf_counter()
+    harmony = analyze_harmony(
+        description.chords,
+        tonic_pc=description.key.tonic_pc,
+        mode=description.key.mode,
+        downbeat_times=description.downbeat_times,
+        phrase_ends=description.phrase_ends,
+        end_s=description.duration_s,
+    )
+    seconds["theory"] = time.perf_counter() - start
+    return rows.score_row(prepared, description, harmony, seconds=seconds, context=context)
