@@ -36,6 +36,7 @@ class TrackDescription:
     loudness: Loudness
     timbre: TimbreSummary | None
     silent: bool
+    onset_envelope: np.ndarray | None = None  # (n_frames,) mix onset strength, for the theory stage's rhythm
 
 
 def is_silent(y: np.ndarray) -> bool:
@@ -98,4 +99,5 @@ def describe_track(
         loudness=loudness,
         timbre=summarize_timbre(features=frames),
         silent=False,
+        onset_envelope=frames.onset_envelope,
     )
