@@ -108,3 +108,14 @@ def test_dataset_config_segments_and_errors():
         load_dataset_config("configs/dataset.yaml", ["segment.seconds=3"])
     with pytest.raises(ConfigError, match="mel.bogus: unknown key"):
         load_dataset_config(None, ["mel.bogus=1"])
+
+
+def test_pandas_rows_read_like_pyarrow_rows():
+    """pandas gives list columns as numpy arrays and nulls as NaN; conditions must not care."""
+    as_pandas = {**ROW, "chords": np.array(ROW["chords"], dtype=object), "beats": np.array(ROW["beats"]),
+                 "beats_per_bar": 4.0, "genre": float("nan"), "sections": None}
+    a = frame_conditions(ROW, start_s=0.0, n_frames=40, frame_rate=FRAME_RATE)
+    b = frame_conditions(as_pandas, start_s=0.0, n_frames=40, frame_rate=FRAME_RATE)
+    for name in ("chord_root", "chord_quality", "downbeat", "beat_phase", "bar_phase"):
+        assert np.array_equal(a[name], b[name])
+    assert not b["section"].any() and global_conditions(as_pandas)["genre"] == 0

@@ -41,6 +41,9 @@ def test_unknowns_encode_to_none_or_other():
     assert vocab.decode_genre(vocab.encode_genre("Hip Hop")) == "hip-hop"
     assert vocab.decode_genre(vocab.encode_genre("polka")) == "<other>"
     assert vocab.encode_genre(None) == vocab.encode_mode(None) == vocab.encode_key(None) == 0
+    nan = float("nan")  # pandas' null in object columns
+    assert vocab.encode_genre(nan) == vocab.encode_key(nan) == vocab.encode_roman(nan) == 0
+    assert vocab.encode_chord_root(nan) == vocab.encode_chord_quality(nan) == vocab.encode_section(nan) == 0
     assert vocab.decode_mode(vocab.encode_mode("min")) == "minor"
     assert vocab.encode_key("D#") == vocab.encode_key("Eb") == vocab.encode_key("E-") == 4
     assert vocab.encode_key("Cb") == 12

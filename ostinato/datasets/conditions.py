@@ -76,6 +76,12 @@ def _downbeats(
     return flags
 
 
+def _items(row: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    """A list column as a list (pyarrow gives lists or None, pandas numpy arrays or None)."""
+    value = row.get(name)
+    return [] if value is None else list(value)
+
+
 def frame_conditions(
     row: Mapping[str, Any], *, start_s: float, n_frames: int, frame_rate: float
 ) -> dict[str, np.ndarray]:
@@ -85,11 +91,9 @@ def frame_conditions(
     (int8), ``beat_phase`` and ``bar_phase`` (float32 in [0, 1)), each of shape ``(n_frames,)``.
     """
     times = frame_times(start_s=start_s, n_frames=n_frames, frame_rate=frame_rate)
-    chords = row.get("chords") or []
-    roman = row.get("roman") or []
-    sections = row.get("sections") or []
-    beats = row.get("beats") or []
-    beat_phase, bar_phase = _beat_phases(beats, times, row.get("beats_per_bar"))
+    chords, roman, sections, beats = (_items(row, name) for name in ("chords", "roman", "sections", "beats"))
+    per_bar = _value(row.get("beats_per_bar"))
+    beat_phase, bar_phase = _beat_phases(beats, times, None if math.isnan(per_bar) else int(per_bar))
     return {
         "chord_root": _span_ids(chords, times, [vocab.encode_chord_root(c.get("root_pc")) for c in chords]),
         "chord_quality": _span_ids(chords, times, [vocab.encode_chord_quality(c.get("quality")) for c in chords]),

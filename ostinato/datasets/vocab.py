@@ -59,9 +59,9 @@ class Vocabulary:
         return token in self._ids
 
     def encode(self, token: str | None) -> int:
-        """Id of ``token``: 0 for None or ``""``; ``"<other>"``'s id for unknown tokens when the vocabulary has
-        one, else 0."""
-        if token is None or token == "":
+        """Id of ``token``: 0 for None, ``""`` or a non-string (pandas' NaN for a null); ``"<other>"``'s id for
+        unknown tokens when the vocabulary has one, else 0."""
+        if not isinstance(token, str) or token == "":
             return 0
         found = self._ids.get(token)
         if found is not None:
@@ -141,7 +141,7 @@ _QUALITY_ALIASES = {
 
 def encode_chord_root(root_pc: int | None) -> int:
     """Id of a chord root pitch class (0 = C .. 11 = B): ``root_pc + 1``; 0 for None or -1 (no chord)."""
-    if root_pc is None or not 0 <= int(root_pc) <= 11:
+    if root_pc is None or root_pc != root_pc or not 0 <= int(root_pc) <= 11:  # None, NaN or -1
         return 0
     return int(root_pc) + 1
 
@@ -154,7 +154,7 @@ def decode_chord_root(token_id: int) -> int | None:
 
 def encode_chord_quality(quality: str | None) -> int:
     """Id of a quality name (``"maj"``, ``"min7"``, aliases like ``"m7b5"``); 0 for None and ``"N"``."""
-    if quality is None or quality == "N":
+    if not isinstance(quality, str) or quality == "N":
         return 0
     return CHORD_QUALITIES.encode(_QUALITY_ALIASES.get(quality, quality))
 
@@ -205,7 +205,7 @@ def fold_figure(figure: str) -> str:
 
 def encode_roman(figure: str | None) -> int:
     """Id of a Roman figure after ``fold_figure``; ``"<other>"`` for figures outside the vocabulary."""
-    if figure is None or figure in ("", "N"):
+    if not isinstance(figure, str) or figure in ("", "N"):
         return 0
     return ROMAN_FIGURES.encode(fold_figure(figure))
 
@@ -216,7 +216,7 @@ def decode_roman(token_id: int) -> str:
 
 def encode_function(function: str | None) -> int:
     """Id of a harmonic function ("tonic", "predominant", "dominant", "other")."""
-    if function is None or function == "":
+    if not isinstance(function, str) or function == "":
         return 0
     return FUNCTIONS.encode(function if function in FUNCTIONS else "other")
 
@@ -251,7 +251,7 @@ def pitch_class(name: str) -> int:
 
 def encode_key(tonic: str | None) -> int:
     """Id of a tonic name (any enharmonic spelling): ``pitch_class + 1``; 0 for None or an unreadable name."""
-    if not tonic:
+    if not isinstance(tonic, str) or not tonic:
         return 0
     try:
         return pitch_class(tonic) + 1
@@ -265,7 +265,7 @@ def decode_key(token_id: int) -> str:
 
 def encode_mode(mode: str | None) -> int:
     """Id of ``"major"`` / ``"minor"`` (also ``"maj"``, ``"min"``, ``"ionian"``, ``"aeolian"``)."""
-    if not mode:
+    if not isinstance(mode, str) or not mode:
         return 0
     mode = {"maj": "major", "ionian": "major", "min": "minor", "aeolian": "minor"}.get(mode.lower(), mode.lower())
     return MODES.encode(mode) if mode in MODES else 0
@@ -277,7 +277,7 @@ def decode_mode(token_id: int) -> str:
 
 def encode_time_signature(meter: str | None) -> int:
     """Id of a meter such as ``"4/4"``; meters outside the vocabulary (``"5/4"``) are ``"<other>"``."""
-    if not meter:
+    if not isinstance(meter, str) or not meter:
         return 0
     return TIME_SIGNATURES.encode(meter.replace(" ", ""))
 
@@ -299,7 +299,7 @@ _GENRE_ALIASES = {
 
 def encode_genre(genre: str | None) -> int:
     """Id of a genre name (case-insensitive, common aliases folded: ``"Hip Hop"`` -> ``"hip-hop"``)."""
-    if not genre or not genre.strip():
+    if not isinstance(genre, str) or not genre.strip():
         return 0
     name = genre.strip().lower()
     return GENRES.encode(_GENRE_ALIASES.get(name, name))
