@@ -49,10 +49,14 @@ class Histogram:
 
 def histogram(con: duckdb.DuckDBPyConnection, expression: str, *, source: str = "tracks",
               where: str = _OK, bins: int = 30) -> Histogram:
-    """Histogram of the finite values of ``expression`` over ``source`` rows matching ``where``, binned in SQL."""
+    """Histogram of the finite values of ``expression`` over ``source`` rows matching ``where``, binned in SQL.
+
+    At most ``bins`` bins, fewer (about the square root of the count, at least 5) for small corpora.
+    """
     values = f"SELECT CAST({expression} AS DOUBLE) AS x FROM {source} WHERE {where}"
     finite = f"SELECT x FROM ({values}) WHERE x IS NOT NULL AND isfinite(x)"
-    lo, hi = con.execute(f"SELECT min(x), max(x) FROM ({finite})").fetchall()[0]
+    lo, hi, n = con.execute(f"SELECT min(x), max(x), count(*) FROM ({finite})").fetchall()[0]
+    bins = int(min(bins, max(5, np.ceil(np.sqrt(n)))))
     if lo is None:
         return Histogram(np.zeros(1), np.zeros(0, dtype=np.int64))
     if hi <= lo:  # every value equal: one bin around it
@@ -114,7 +118,8 @@ def genre_shares(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def stage_timings(con: duckdb.DuckDBPyConnection, stages: tuple[str, ...]) -> pd.DataFrame:
-    """Columns ``stage``, ``mean_s``, ``p50_s``, ``p95_s``, ``total_h``: seconds per track spent in each stage."""
+    """Columns ``stage``, ``mean_s``, ``p50_s``, ``p95_s``, ``total_h``: seconds per track spent in each stage
+    that ran."""
     parts = [
         f"""SELECT '{stage}' AS stage, avg(s) AS mean_s, quantile_cont(s, 0.5) AS p50_s,
                    quantile_cont(s, 0.95) AS p95_s, sum(s) / 3600.0 AS total_h
@@ -122,7 +127,8 @@ def stage_timings(con: duckdb.DuckDBPyConnection, stages: tuple[str, ...]) -> pd
         for stage in stages
     ]
     frame = con.sql(" UNION ALL ".join(parts)).df()
-    return frame[frame["mean_s"].notna()].reset_index(drop=True)
+    # A stage that never ran (separation disabled) records 0 s everywhere: leave it out.
+    return frame[frame["mean_s"].notna() & (frame["total_h"] > 0)].reset_index(drop=True)
 
 
 def error_reasons(con: duckdb.DuckDBPyConnection, *, top: int = 20) -> pd.DataFrame:

@@ -152,8 +152,10 @@ def _errors(con, out: Path) -> Section:
 
 
 def _render(sections: list[Section], *, title: str, overview: dict[str, float], source: str) -> str:
+    hours = overview["audio_hours"]
+    audio = f"{hours:,.1f} hours" if hours >= 1 else f"{hours * 60:.1f} minutes"
     facts = (f"{overview['tracks']:,} rows ({overview['ok']:,} ok, {overview['errors']:,} errors), "
-             f"{overview['audio_hours']:.1f} hours of audio, {overview['aliases']:,} duplicate paths, "
+             f"{audio} of audio, {overview['aliases']:,} duplicate paths, "
              f"{overview['worker_nodes']} worker node(s)")
     made = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",

@@ -15,6 +15,7 @@ matplotlib.use("Agg")  # before pyplot: headless machines and Ray workers have n
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ostinato.report.aggregates import Histogram  # noqa: E402
 
@@ -37,10 +38,12 @@ def bar_chart(labels: list[str], values: list[float], path: Path, *, title: str,
         ax.barh(range(len(labels))[::-1], values, color=_COLOR)
         ax.set_yticks(range(len(labels))[::-1], labels)
         ax.set_xlabel(xlabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         ax.bar(range(len(labels)), values, color=_COLOR)
         ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0, ha="right")
         ax.set_ylabel(xlabel)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     return _save(fig, path)
 
@@ -57,6 +60,7 @@ def key_mode_chart(counts: pd.DataFrame, path: Path, *, pitch_order: tuple[str, 
         ax.bar(np.arange(len(keys)) + i * width, table.reindex(keys)[mode].fillna(0), width=width, label=mode)
     ax.set_xticks(np.arange(len(keys)) + width * (len(modes) - 1) / 2, keys)
     ax.set_ylabel("tracks")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Key and mode")
     ax.legend()
     return _save(fig, path)
@@ -67,6 +71,7 @@ def histogram_chart(hist: Histogram, path: Path, *, title: str, xlabel: str) -> 
     ax.stairs(hist.counts, hist.edges, fill=True, color=_COLOR)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("tracks")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     return _save(fig, path)
 
