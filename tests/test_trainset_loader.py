@@ -41,6 +41,9 @@ def test_shards_read_with_pandas_and_duckdb_and_splits_are_disjoint(tiny):
     assert len(train) == 12 and len(val) == 4
     assert not set(train.track_id) & set(val.track_id)
     assert len(train.mel.iloc[0]) == 32 * 64 and train.mel.iloc[0].dtype == np.float16
+    stored = train.mel.iloc[0].astype(np.float64)  # per-segment stats describe the stored float16 values
+    assert train.mel_mean.iloc[0] == pytest.approx(stored.mean(), rel=1e-6)
+    assert train.mel_std.iloc[0] == pytest.approx(stored.std(), rel=1e-6)
     con = duckdb.connect()
     rows = con.execute(
         f"SELECT split, count(*), count(DISTINCT track_id), min(len(chord_root)) "

@@ -10,7 +10,8 @@ Every array column is a ``fixed_size_list`` so a row is a fixed number of bytes 
 ``(rows, size)`` arrays without decoding audio again:
 
 - ``mel``: float16 ``[n_mels * n_frames]``, row-major ``(n_mels, n_frames)``: natural-log mel power
-  ``log(mel + 1e-5)``, unnormalised (the card holds the mean and std).
+  ``log(mel + 1e-5)``, unnormalised (the card holds the mean and std); ``mel_mean`` and ``mel_std`` float32 are
+  that segment's own statistics (computed on write, so cards and silence filters never read the mels).
 - frame conditions, one value per mel frame: ``chord_root``, ``chord_quality``, ``roman``, ``function``,
   ``section`` int16 ids (``ostinato.datasets.vocab``); ``downbeat`` int8 (1 on a downbeat's frame);
   ``beat_phase`` and ``bar_phase`` float16 in [0, 1) (0 where no beats are known).
@@ -69,6 +70,8 @@ def segment_schema(*, n_mels: int, n_frames: int) -> pa.Schema:
             pa.field("start_s", pa.float64(), nullable=False),  # segment start in the track, seconds
             pa.field("duration_s", pa.float32(), nullable=False),
             pa.field("mel", pa.list_(pa.float16(), n_mels * n_frames), nullable=False),
+            pa.field("mel_mean", pa.float32(), nullable=False),  # of this segment's stored (float16) mel
+            pa.field("mel_std", pa.float32(), nullable=False),
             *frame_ids,
             pa.field("downbeat", pa.list_(pa.int8(), n_frames), nullable=False),
             *phases,
@@ -92,10 +95,11 @@ def segments_table(columns: Mapping[str, Any], *, n_mels: int, n_frames: int) ->
     """Table of segment rows from columnar arrays of ``n`` segments.
 
     ``columns`` holds ``mel`` (n, n_mels, n_frames) float, each frame column (n, n_frames), each global (n,),
-    and ``segment_id``/``track_id``/``split``/``start_s``/``duration_s`` sequences of n. Raises TrainsetError
-    naming the column whose shape does not fit.
+    and ``segment_id``/``track_id``/``split``/``start_s``/``duration_s`` sequences of n; ``mel_mean`` and
+    ``mel_std`` are computed here. Raises TrainsetError naming the column whose shape does not fit.
     """
     schema = segment_schema(n_mels=n_mels, n_frames=n_frames)
+    columns = {**columns, **_mel_stats(columns.get("mel"))}
     missing = [name for name in schema.names if name not in columns]
     if missing:
         raise TrainsetError(f"segment columns missing: {missing}")
@@ -119,6 +123,14 @@ def segments_table(columns: Mapping[str, Any], *, n_mels: int, n_frames: int) ->
             arrays.append(pa.array(np.asarray(values) if f.name not in IDENTITY_COLUMNS[:3] else list(values),
                                    type=f.type))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _mel_stats(mel: Any) -> dict[str, np.ndarray]:
+    if mel is None:
+        return {}
+    stored = np.asarray(mel).astype(np.float16).astype(np.float64)
+    axes = tuple(range(1, stored.ndim))
+    return {"mel_mean": stored.mean(axis=axes), "mel_std": stored.std(axis=axes)}
 
 
 def column_array(table: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:

@@ -55,8 +55,9 @@ class TrainsetStats:
 
 
 def scan_trainset(path: str, *, batch_rows: int = 256) -> TrainsetStats:
-    """Stream every shard once: per-split segments/tracks/hours, coverage over all splits, mel mean/std of the
-    train split (float64 sums, so large sets do not lose precision)."""
+    """Stream every shard once, never reading the mels: per-split segments/tracks/hours, coverage over all
+    splits, and the train split's mel mean/std combined from each segment's ``mel_mean``/``mel_std`` (segments
+    have equal sizes, so the pooled mean is the mean of means and the pooled E[x^2] the mean of std^2 + mean^2)."""
     stats = TrainsetStats()
     known = dict.fromkeys((*FRAME_ID_COLUMNS, "beat_grid", *GLOBAL_ID_COLUMNS, *GLOBAL_VALUE_COLUMNS), 0)
     frames = segments = 0
@@ -67,7 +68,8 @@ def scan_trainset(path: str, *, batch_rows: int = 256) -> TrainsetStats:
         n = 0
         seconds = 0.0
         if ds is not None:
-            for batch in ds.to_batches(batch_size=batch_rows):
+            light = [name for name in ds.schema.names if name != "mel"]
+            for batch in ds.to_batches(columns=light, batch_size=batch_rows):
                 rows = batch.num_rows
                 n += rows
                 tracks.update(batch.column("track_id").to_pylist())
@@ -84,10 +86,11 @@ def scan_trainset(path: str, *, batch_rows: int = 256) -> TrainsetStats:
                 frames += column_array(batch, "downbeat").size
                 segments += rows
                 if split == "train":
-                    mel = column_array(batch, "mel").astype(np.float64)
-                    mel_sum += float(mel.sum())
-                    mel_sq += float(np.square(mel).sum())
-                    mel_n += mel.size
+                    mean = batch.column("mel_mean").to_numpy().astype(np.float64)
+                    std = batch.column("mel_std").to_numpy().astype(np.float64)
+                    mel_sum += float(mean.sum())
+                    mel_sq += float((np.square(std) + np.square(mean)).sum())
+                    mel_n += rows
         stats.splits[split] = SplitStats(segments=n, tracks=len(tracks), hours=round(seconds / 3600, 6))
     for name, count in known.items():
         total = frames if name in (*FRAME_ID_COLUMNS, "beat_grid") else segments

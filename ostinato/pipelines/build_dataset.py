@@ -14,6 +14,7 @@ import collections
 import datetime
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,17 +73,33 @@ class BuildSummary:
         }
 
 
-def read_track_rows(features: str) -> list[dict[str, Any]]:
-    """The ok rows of an analysis output, with only the columns a training segment needs."""
+def tracks_dataset(features: str) -> pads.Dataset:
+    """The ``tracks`` shards of an analysis output; OstinatoError when ``features`` is not one."""
     fs, root = resolve(features)
     folder = f"{root}/{schema.TRACKS_DIR}"
     if fs.get_file_info(folder).type != pafs.FileType.Directory:
         raise OstinatoError(f"{features} is not an ostinato analyze output: it has no {schema.TRACKS_DIR}/ folder")
     ds = pads.dataset(folder, filesystem=fs, format="parquet")
     schema.check_readable(ds.schema)
+    return ds
+
+
+_OK = pads.field("status") == schema.STATUS_OK
+
+
+def ok_paths(ds: pads.Dataset) -> dict[str, str]:
+    """``track_id -> path`` of every ok row (two light columns)."""
+    table = ds.to_table(columns=["track_id", "path"], filter=_OK)
+    return dict(zip(table.column("track_id").to_pylist(), table.column("path").to_pylist(), strict=True))
+
+
+def iter_rows(ds: pads.Dataset, *, skip: set[str], batch_rows: int = 256) -> Iterator[dict[str, Any]]:
+    """The ok rows not in ``skip``, with only the columns a segment needs, a batch at a time (bounded memory)."""
     columns = [c for c in ROW_COLUMNS if c in ds.schema.names]
-    table = ds.to_table(columns=columns, filter=pads.field("status") == schema.STATUS_OK)
-    return table.to_pylist()
+    for batch in ds.to_batches(columns=columns, filter=_OK, batch_size=batch_rows):
+        for row in batch.to_pylist():
+            if row["track_id"] not in skip:
+                yield row
 
 
 def _open_card(out: str, features: str, config: DatasetConfig, force: bool) -> dict[str, Any]:
@@ -117,11 +134,12 @@ def run_build_dataset(
 ) -> BuildSummary:
     """Build (or finish) the training set ``out`` from the analysis output ``features``; see the module doc."""
     features, out = output_uri(features), output_uri(out)
-    rows = read_track_rows(features)
+    ds = tracks_dataset(features)
+    paths = ok_paths(ds)
     raw_card = _open_card(out, features, config, force)
-    done = written_track_ids(out)
-    todo = [r for r in rows if r["track_id"] not in done]
-    summary = BuildSummary(out=out, tracks=len(rows), skipped=len(rows) - len(todo))
+    done = written_track_ids(out) & paths.keys()
+    todo = len(paths) - len(done)
+    summary = BuildSummary(out=out, tracks=len(paths), skipped=len(done))
     run_id = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     run = {"run_id": run_id, "started": datetime.datetime.now(datetime.UTC).isoformat(), "audio_root": audio_root}
     raw_card["runs"].append(run)
@@ -131,11 +149,12 @@ def run_build_dataset(
                            compression=config.output.compression)
     if todo:
         connect(address)
-        old_root = common_folder(r["path"] for r in rows)
-        live = RunSummary(out=out, inputs=len(rows), skipped=summary.skipped)
+        old_root = common_folder(paths.values())
+        live = RunSummary(out=out, inputs=len(paths), skipped=summary.skipped)
         start = time.monotonic()
-        with RunProgress(live, total=len(todo), enabled=show_progress, label="build-dataset") as progress:
-            _drive(todo, config, writer, summary, progress, audio_root=audio_root, old_root=old_root)
+        with RunProgress(live, total=todo, enabled=show_progress, label="build-dataset") as progress:
+            _drive(iter_rows(ds, skip=done), config, writer, summary, progress, audio_root=audio_root,
+                   old_root=old_root)
         summary.wall_s = time.monotonic() - start
     writer.close()
     summary.shards = writer.shards
@@ -161,7 +180,7 @@ def run_build_dataset(
 
 
 def _drive(
-    todo: list[dict[str, Any]],
+    todo: Iterator[dict[str, Any]],
     config: DatasetConfig,
     writer: SegmentWriter,
     summary: BuildSummary,
@@ -175,11 +194,11 @@ def _drive(
     task = ray.remote(_track_task).options(num_cpus=res.cpus_per_task, max_retries=res.crash_retries)
     window = res.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     config_ref = ray.put(config)
-    queue = list(reversed(todo))
     in_flight: dict[Any, tuple[dict[str, Any], str, str]] = {}
-    while queue or in_flight:
-        while queue and len(in_flight) < window:
-            row = queue.pop()
+    pending = next(todo, None)
+    while pending is not None or in_flight:
+        while pending is not None and len(in_flight) < window:
+            row, pending = pending, next(todo, None)
             split = split_of(row["track_id"], val_share=config.split.val_share, seed=config.split.seed)
             path = relocate(row["path"], audio_root=audio_root, old_root=old_root)
             in_flight[task.remote(row, path, split, config_ref)] = (row, split, path)
