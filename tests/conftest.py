@@ -48,3 +48,35 @@ def demo_corpus(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
     write_demo_corpus(folder, n_tracks=3, seconds=12.0, seed=0)
     return folder
+
+
+@pytest.fixture(scope="module")
+def s3_bucket():
+    """A moto S3 server on a free loopback port with an empty bucket; yields ``(boto3 client, bucket name)``.
+
+    The AWS variables (endpoint, fake credentials) are set in this process for the module and restored after;
+    Ray workers started before the fixture do not see them, so only the driver should touch the bucket.
+    """
+    import socket
+
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="ostinato-test")
+    yield client, "ostinato-test"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

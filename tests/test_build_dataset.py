@@ -16,7 +16,7 @@ from ostinato.cli import app
 from ostinato.config import load_config
 from ostinato.datasets import vocab
 from ostinato.datasets.config import load_dataset_config
-from ostinato.datasets.loader import ray_dataset, read_card, to_tensors
+from ostinato.datasets.loader import SegmentDataset, ray_dataset, read_card, to_tensors
 from ostinato.datasets.split import split_of
 from ostinato.errors import OstinatoError
 from ostinato.pipelines.analyze import run_analysis
@@ -161,3 +161,25 @@ def test_moved_audio_is_found_with_audio_root_and_a_missing_file_is_counted(feat
     assert [path.rsplit("/", 1)[-1] for path, _ in summary.failed] == ["01_ballad_D_major.mp3"]
     assert summary.failed[0][0].startswith(str(moved))  # the relocated path, not the analysed one
     assert read_card(str(out)).segments == 16
+
+
+def test_features_and_trainset_by_s3_uri(built, features, s3_bucket):
+    """FEATURES read from and TRAINSET written to an S3-compatible bucket; the loaders read it back by URI.
+    (The audio stays local: Ray workers started before the test server cannot reach it.)"""
+    client, bucket = s3_bucket
+    for path in features.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), bucket, f"features/{path.relative_to(features)}")
+    remote_out = f"s3://{bucket}/trainset"
+    summary = run_build_dataset(f"s3://{bucket}/features", remote_out, load_dataset_config(None, DATASET),
+                                show_progress=False)
+    assert (summary.built, summary.errors, summary.segments) == (3, 0, 24)
+    local = read_card(str(built[0]))
+    remote = read_card(remote_out)
+    assert {k: v.segments for k, v in remote.splits.items()} == {k: v.segments for k, v in local.splits.items()}
+    assert remote.mel_mean == pytest.approx(local.mel_mean, abs=1e-6)
+    assert len(SegmentDataset(remote_out, "train")) == local.splits["train"].segments
+    assert ray_dataset(remote_out, "val").count() == local.splits["val"].segments
+    again = run_build_dataset(f"s3://{bucket}/features", remote_out, load_dataset_config(None, DATASET),
+                              show_progress=False)
+    assert (again.skipped, again.built) == (3, 0)
