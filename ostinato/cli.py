@@ -157,6 +157,33 @@ def build_dataset(
         _fail(exc)
 
 
+@app.command("fit-genre")
+def fit_genre(
+    features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model (model.joblib, card.json).")],
+    min_per_genre: Annotated[int, typer.Option(help="Genres with fewer tagged tracks are left out.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds and the classifier.")] = 0,
+) -> None:
+    """Train a genre classifier on the corpus' own features and genre tags; print its cross-validated accuracy.
+
+    Use it in the pipeline with `ostinato analyze ... theory.genre_model=MODEL_DIR` (rows then say
+    genre_source = "model").
+    """
+    from ostinato.theory.genre_model import fit_genre as fit
+
+    try:
+        model = fit(features, out, min_per_genre=min_per_genre, seed=seed)
+    except OstinatoError as exc:
+        _fail(exc)
+    card = model.card
+    counts = ", ".join(f"{g} {n}" for g, n in card["counts"].items())
+    print(f"cross-validated accuracy {card['cv_accuracy']:.3f} +- {card['cv_accuracy_std']:.3f} "
+          f"({card['cv_folds']} folds, chance {card['chance_accuracy']:.3f}) on {card['n_tracks']} tracks: {counts}")
+    if card["skipped_genres"]:
+        _err.print(f"left out (fewer than {min_per_genre} tracks): {card['skipped_genres']}")
+    _err.print(f"wrote {out}")
+
+
 def main() -> None:
     app()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ostinato.errors import ConfigError
 
@@ -58,6 +58,22 @@ class FeaturesConfig(_Strict):
     min_section_s: float = Field(6.0, gt=0)
 
 
+class TheoryConfig(_Strict):
+    """Music-theory interpretation of the MIR features (harmony, rhythm, genre)."""
+
+    genre_model: Path | None = Field(
+        None, description="folder written by `ostinato fit-genre`; genre then comes from it, not the rules"
+    )
+
+    @field_validator("genre_model")
+    @classmethod
+    def _model_folder_exists(cls, folder: Path | None) -> Path | None:
+        # Checked here, in the driver, so that a wrong path fails the command before any track is analysed.
+        if folder is not None and not (folder / "card.json").is_file():
+            raise ValueError(f"{folder} is not a genre model folder (no card.json); see `ostinato fit-genre`")
+        return folder
+
+
 class ResourcesConfig(_Strict):
     """Ray resources and fault handling."""
 
@@ -80,6 +96,7 @@ class AnalyzeConfig(_Strict):
     decode: DecodeConfig = DecodeConfig()
     separation: SeparationConfig = SeparationConfig()
     features: FeaturesConfig = FeaturesConfig()
+    theory: TheoryConfig = TheoryConfig()
     resources: ResourcesConfig = ResourcesConfig()
     output: OutputConfig = OutputConfig()
 
@@ -88,6 +105,8 @@ class AnalyzeConfig(_Strict):
         relevant = self.model_dump(mode="json", include={"decode", "separation", "features"})
         for key in ("actors", "gpus_per_actor", "cpu_threads", "device", "repo"):
             relevant["separation"].pop(key)
+        if self.theory.genre_model is not None:  # absent by default so that rule-based outputs keep their hash
+            relevant["theory"] = {"genre_model": str(self.theory.genre_model)}
         blob = json.dumps(relevant, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -22,6 +22,8 @@ from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.pipelines.inputs import InputFile
 from ostinato.storage import is_uri, resolve
+from ostinato.theory.genre import GenreEstimate, classify_genre
+from ostinato.theory.genre_model import load_genre_model
 from ostinato.theory.harmony import HarmonyAnalysis, analyze_harmony, phrase_ends_from_sections
 from ostinato.theory.rhythm import RhythmProfile, rhythm_from_envelopes
 from ostinato.theory.symbolic import is_symbolic
@@ -194,7 +196,18 @@ def describe(
     )
     if rhythm is not None:
         row.update(rows.rhythm_columns(rhythm))
+    if not description.silent:
+        start = time.perf_counter()
+        row.update(_genre(row, config).columns())
+        row["stage_seconds"]["theory"] += time.perf_counter() - start
     return row
+
+
+def _genre(row: dict, config: AnalyzeConfig) -> GenreEstimate:
+    """Genre of a finished row: the trained model when ``theory.genre_model`` is set, else the rules."""
+    if config.theory.genre_model is not None:
+        return load_genre_model(config.theory.genre_model).predict(row)
+    return classify_genre(row)
 
 
 def _rhythm(description, stems: SeparationOutcome | None, *, sr: int, hop_length: int) -> RhythmProfile | None:

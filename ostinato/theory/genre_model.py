@@ -1,0 +1,305 @@
+"""A genre classifier trained on a corpus' own features and genre tags (``ostinato fit-genre``).
+
+The classifier's input is :func:`genre_features` of a ``tracks`` row, so the very same function serves
+training (rows read back from Parquet) and the pipeline (the row being written). The model is a scikit-learn
+pipeline (median imputation, standardisation, multinomial logistic regression, class-balanced) saved in a
+folder as ``model.joblib`` plus ``card.json`` (classes, feature names, cross-validated accuracy, counts,
+versions).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ostinato.errors import OstinatoError
+from ostinato.theory.genre import (
+    CLASSICAL_PROGRESSIONS,
+    JAZZ_PROGRESSIONS,
+    MINOR_LOOPS,
+    OTHER,
+    POP_PROGRESSIONS,
+    ROCK_PROGRESSIONS,
+    GenreEstimate,
+    row_facts,
+)
+
+CARD_NAME = "card.json"
+MODEL_NAME = "model.joblib"
+CARD_FORMAT = "ostinato-genre-model/1"
+#: Fewest tagged tracks per genre for a genre to be learnt (smaller genres are left out, and reported).
+MIN_PER_GENRE = 3
+#: Most folds of the stratified cross-validation.
+MAX_FOLDS = 5
+
+_NUMERIC = ("tempo_bpm", "tempo_confidence", "swing_ratio", "syncopation", "note_density", "loudness_lufs",
+            "loudness_range_lu", "spectral_flatness_mean", "harmonic_complexity", "drums", "bass", "other",
+            "vocals", "sevenths", "dominant_sevenths")
+_ROW_NUMERIC = ("meter_confidence", "onset_rate", "rhythmic_complexity", "polyrhythm_confidence",
+                "spectral_centroid_mean_hz", "spectral_rolloff_mean_hz", "key_strength", "harmonic_rhythm")
+_PROGRESSION_GROUPS = {
+    "prog_blues": frozenset({"twelve_bar_blues"}), "prog_jazz": JAZZ_PROGRESSIONS, "prog_pop": POP_PROGRESSIONS,
+    "prog_rock": ROCK_PROGRESSIONS, "prog_minor_loop": MINOR_LOOPS, "prog_classical": CLASSICAL_PROGRESSIONS,
+}
+N_MFCC = 13
+
+#: Names of the columns of :func:`genre_features`, in order.
+FEATURE_NAMES: tuple[str, ...] = (
+    *_NUMERIC, *_ROW_NUMERIC, "meter_compound", "meter_triple", "mode_major", *_PROGRESSION_GROUPS,
+    *(f"mfcc_mean_{i}" for i in range(N_MFCC)),
+)
+
+
+class GenreModelError(OstinatoError):
+    """A genre model cannot be trained, saved or loaded (too few tags, missing folder, wrong format)."""
+
+
+def genre_features(row: Mapping[str, Any]) -> np.ndarray:
+    """The classifier's input for one ``tracks`` row: ``np.ndarray [shape=(len(FEATURE_NAMES),), float64]``.
+
+    Missing values (no stems, no chords, silent audio) are NaN; the model imputes them with the training
+    medians. Progression groups are 0/1 flags; the MFCC means are the first 13 timbre coefficients.
+    """
+    facts = row_facts(row)
+
+    def num(value: Any) -> float:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return math.nan
+        return value if math.isfinite(value) else math.nan
+
+    values = [num(facts[name]) for name in _NUMERIC]
+    values += [num(row.get(name)) for name in _ROW_NUMERIC]
+    meter = row.get("meter")
+    values += [
+        math.nan if meter is None else float(str(meter).endswith("/8")),
+        math.nan if meter is None else float(str(meter) in ("3/4", "9/8")),
+        math.nan if row.get("mode") is None else float(row.get("mode") == "major"),
+    ]
+    values += [float(bool(group & facts["progressions"])) for group in _PROGRESSION_GROUPS.values()]
+    mfcc = list(row.get("mfcc_mean") or [])[:N_MFCC]
+    values += [num(v) for v in mfcc] + [math.nan] * (N_MFCC - len(mfcc))
+    return np.asarray(values, dtype=np.float64)
+
+
+def canonical_genre(tag: str | None) -> str | None:
+    """A genre tag folded onto the training-set vocabulary (``"Hip Hop"`` -> ``"hip-hop"``); None if empty."""
+    from ostinato.datasets.vocab import decode_genre, encode_genre
+
+    token_id = encode_genre(tag)
+    return decode_genre(token_id) if token_id else None
+
+
+@dataclass(frozen=True)
+class GenreModel:
+    """A fitted classifier and its card (see the module docstring)."""
+
+    estimator: Any
+    card: dict[str, Any]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card["classes"])
+
+    def predict(self, row: Mapping[str, Any]) -> GenreEstimate:
+        """Primary and secondary genre of a ``tracks`` row, ``source="model"``."""
+        probabilities = self.estimator.predict_proba(genre_features(row)[None, :])[0]
+        order = np.argsort(probabilities)[::-1]
+        classes = [str(c) for c in self.estimator.classes_]
+        first = classes[order[0]]
+        second = classes[order[1]] if len(order) > 1 else None
+        reasons = [
+            f"classifier trained on {self.card['n_tracks']} tagged tracks "
+            f"(cross-validated accuracy {self.card['cv_accuracy']:.2f} over {self.card['cv_folds']} folds)",
+            *self._top_inputs(row, first),
+        ]
+        return GenreEstimate(
+            genre=first,
+            confidence=float(probabilities[order[0]]),
+            secondary=second,
+            secondary_confidence=float(probabilities[order[1]]) if second is not None else None,
+            reasons=reasons,
+            source="model",
+        )
+
+    def _top_inputs(self, row: Mapping[str, Any], genre: str, k: int = 3) -> list[str]:
+        """The inputs that pushed the logistic score of ``genre`` up the most for this row."""
+        try:
+            imputer, scaler, logistic = (self.estimator.named_steps[s] for s in ("impute", "scale", "classify"))
+        except (AttributeError, KeyError):
+            return []
+        x = genre_features(row)[None, :]
+        z = scaler.transform(imputer.transform(x))[0]
+        index = list(logistic.classes_).index(genre)
+        coef = logistic.coef_[index] if logistic.coef_.shape[0] > 1 else logistic.coef_[0] * (1 if index else -1)
+        contribution = coef * z
+        top = np.argsort(contribution)[::-1][:k]
+        return [f"{FEATURE_NAMES[i]} = {x[0, i]:.3g} points to {genre}" for i in top
+                if contribution[i] > 0 and math.isfinite(x[0, i])]
+
+
+def _estimator(seed: int):
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("classify", LogisticRegression(max_iter=2000, class_weight="balanced", C=1.0, random_state=seed)),
+    ])
+
+
+def fit_genre_model(
+    rows: Iterable[Mapping[str, Any]], *, min_per_genre: int = MIN_PER_GENRE, seed: int = 0
+) -> GenreModel:
+    """Train on the ``ok`` rows whose ``tags.genre`` names a vocabulary genre; cross-validate; fit on all.
+
+    Raises
+    ------
+    GenreModelError
+        When fewer than two genres have ``min_per_genre`` tagged tracks.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    x, y, skipped = [], [], Counter()
+    untagged = 0
+    for row in rows:
+        if row.get("status", "ok") != "ok":
+            continue
+        genre = canonical_genre((row.get("tags") or {}).get("genre"))
+        if genre is None or genre == OTHER:
+            untagged += 1
+            continue
+        x.append(genre_features(row))
+        y.append(genre)
+    counts = Counter(y)
+    kept = {g for g, n in counts.items() if n >= min_per_genre}
+    skipped.update({g: n for g, n in counts.items() if g not in kept})
+    if len(kept) < 2:
+        raise GenreModelError(
+            f"need at least two genres with {min_per_genre} or more tagged tracks; found "
+            f"{dict(counts) or 'no tagged tracks'} ({untagged} ok rows without a usable genre tag)"
+        )
+    keep = [i for i, g in enumerate(y) if g in kept]
+    features, labels = np.stack([x[i] for i in keep]), np.asarray([y[i] for i in keep])
+    folds = min(MAX_FOLDS, min(counts[g] for g in kept))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(_estimator(seed), features, labels, cv=splitter, scoring="accuracy")
+    estimator = _estimator(seed).fit(features, labels)
+    card = {
+        "format": CARD_FORMAT,
+        "classes": [str(c) for c in estimator.classes_],
+        "feature_names": list(FEATURE_NAMES),
+        "n_tracks": int(len(labels)),
+        "counts": {g: int(counts[g]) for g in sorted(kept)},
+        "skipped_genres": dict(sorted(skipped.items())),
+        "untagged_rows": untagged,
+        "cv_folds": int(folds),
+        "cv_accuracy": float(np.mean(scores)),
+        "cv_accuracy_std": float(np.std(scores)),
+        "chance_accuracy": float(max(counts[g] for g in kept) / len(labels)),
+        "estimator": "impute(median) -> standardise -> logistic regression (multinomial, class-balanced)",
+        "seed": seed,
+        "trained_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    return GenreModel(estimator, card)
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+
+    from ostinato import ANALYSIS_VERSION, __version__
+
+    return {"ostinato": __version__, "analysis": ANALYSIS_VERSION, "scikit-learn": sklearn.__version__}
+
+
+def save_genre_model(model: GenreModel, folder: str | Path) -> Path:
+    """Write ``model.joblib`` and ``card.json`` into ``folder`` (created); returns the folder."""
+    import joblib
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / (MODEL_NAME + ".partial")
+    joblib.dump(model.estimator, partial)
+    partial.replace(folder / MODEL_NAME)
+    (folder / CARD_NAME).write_text(json.dumps(model.card, indent=2) + "\n")
+    return folder
+
+
+@functools.lru_cache(maxsize=4)
+def load_genre_model(folder: str | Path) -> GenreModel:
+    """Read a folder written by :func:`save_genre_model` (cached per process: workers load it once).
+
+    Raises
+    ------
+    GenreModelError
+        If the folder lacks the files, the card is of another format, or it was trained on other features.
+    """
+    import joblib
+
+    folder = Path(folder)
+    card_path, model_path = folder / CARD_NAME, folder / MODEL_NAME
+    if not card_path.is_file() or not model_path.is_file():
+        raise GenreModelError(f"{folder} is not a genre model folder (expected {CARD_NAME} and {MODEL_NAME})")
+    card = json.loads(card_path.read_text())
+    if card.get("format") != CARD_FORMAT:
+        raise GenreModelError(f"{card_path} has format {card.get('format')!r}, expected {CARD_FORMAT!r}")
+    if card.get("feature_names") != list(FEATURE_NAMES):
+        raise GenreModelError(
+            f"the model in {folder} was trained on other features than this ostinato computes; "
+            "retrain it with `ostinato fit-genre`"
+        )
+    return GenreModel(joblib.load(model_path), card)
+
+
+def read_feature_rows(features: str, *, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The ``tracks`` rows of an analysis output (local folder or URI), optionally only some columns.
+
+    Raises
+    ------
+    GenreModelError
+        If there are no track shards there.
+    """
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    from ostinato import schema
+    from ostinato.storage import resolve
+
+    fs, root = resolve(features)
+    folder = f"{root}/{schema.TRACKS_DIR}"
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        raise GenreModelError(f"{features} holds no {schema.TRACKS_DIR}/ shards; run `ostinato analyze` first")
+    dataset = pads.dataset(folder, filesystem=fs, format="parquet")
+    schema.check_readable(dataset.schema)
+    return dataset.to_table(columns=list(columns) if columns else None).to_pylist()
+
+
+#: Columns :func:`genre_features` reads, so training never loads beats, chords' neighbours or MFCC stds.
+FEATURE_COLUMNS = ("status", "tags", "tempo_bpm", "tempo_confidence", "meter", "meter_confidence", "mode",
+                   "key_strength", "onset_rate", "swing_ratio", "syncopation", "note_density", "polyrhythm",
+                   "polyrhythm_confidence", "rhythmic_complexity", "loudness_lufs", "loudness_range_lu",
+                   "spectral_flatness_mean", "spectral_centroid_mean_hz", "spectral_rolloff_mean_hz",
+                   "harmonic_complexity", "harmonic_rhythm", "stems", "chords", "progressions", "mfcc_mean")
+
+
+def fit_genre(features: str, out: str | Path, *, min_per_genre: int = MIN_PER_GENRE, seed: int = 0) -> GenreModel:
+    """``ostinato fit-genre``: read an analysis output's rows, train, cross-validate, and save to ``out``."""
+    model = fit_genre_model(read_feature_rows(features, columns=FEATURE_COLUMNS), min_per_genre=min_per_genre,
+                            seed=seed)
+    model.card["features"] = features
+    save_genre_model(model, out)
+    return model
