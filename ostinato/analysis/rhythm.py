@@ -2,9 +2,11 @@
 
 The tempo comes from the autocorrelation of the onset envelope, weighted by a log-normal prior and then
 pushed to the fastest metrical level that is as periodic as the chosen one (so an even click at 174 BPM
-reads 174, not 87). Beats come from librosa's dynamic-programming tracker run at that tempo; the bar length
-(3 or 4 beats) and phase are the ones whose bar starts carry the most accent (onset strength, loudness and
-harmonic change).
+reads 174, not 87). Beats come from librosa's dynamic-programming tracker run at that tempo, each moved to
+the leading edge of its onset (soft attacks peak late), with beats over leading/trailing silence dropped.
+The bar length (2, 3 or 4 beats) and phase are the ones whose bar starts carry the most accent (onset
+strength, loudness and harmonic change); beats that divide in three, or fast beats grouped in threes that
+alternate strong-weak, make a compound meter (6/8, 9/8, 12/8) counted in dotted quarters.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class BeatTrack:
     Attributes
     ----------
     tempo_bpm : float >= 0
-        Global tempo, beats per minute (0 when no pulse was found).
+        Global tempo, counted beats per minute (dotted quarters in compound meters; 0 when no pulse was found).
     tempo_confidence : float in [0, 1]
         Normalised autocorrelation of the onset envelope at the beat period (1 = perfectly periodic).
     beat_times : np.ndarray [shape=(n_beats,)]
@@ -59,9 +61,9 @@ class BeatTrack:
     downbeat_times : np.ndarray [shape=(n_bars,)]
         Times of the first beat of each bar, seconds (a subset of ``beat_times``).
     beats_per_bar : int
-        3 or 4 (4 when undecided).
+        Counted beats per bar: 2, 3 or 4 (4 when undecided).
     meter : str
-        ``"4/4"`` or ``"3/4"``.
+        ``"2/4"``, ``"3/4"``, ``"4/4"``, ``"6/8"``, ``"9/8"`` or ``"12/8"``.
     meter_confidence : float in [0, 1]
         How much more accent the chosen bar grid has than the best grid of the other bar length.
     beat_accents : np.ndarray [shape=(n_beats,)]
@@ -404,7 +406,7 @@ def _choose_bar(accent: np.ndarray, lengths: tuple[int, ...] = (3, 4)) -> tuple[
         t_half = (first.mean() - third.mean()) / np.sqrt(first.var() / len(first) + third.var() / len(third) + 1e-12)
         if t_half < HALF_BAR_T:
             return 2, phase % 2, float(significance * np.clip((HALF_BAR_T - t_half) / HALF_BAR_T, 0.0, 1.0))
-        margin = min(margin, float(np.clip((t_half - HALF_BAR_T) / HALF_BAR_T, 0.0, 1.0)) or margin)
+        margin = min(margin, float(np.clip((t_half - HALF_BAR_T) / HALF_BAR_T, 0.0, 1.0)))
     return bpb, phase, float(margin * significance)
 
 
