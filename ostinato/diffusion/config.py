@@ -1,0 +1,146 @@
+"""Typed configuration for `ostinato train-vae`, `ostinato train`, `generate` and `evaluate`.
+
+One YAML file (see ``configs/train/tiny.yaml`` and ``configs/train/gpu.yaml``) holds the model shapes, the
+optimisation of both stages and the Ray Train resources; dotted ``section.key=value`` overrides apply on top.
+Unknown keys are errors, as in ``ostinato.config``, whose YAML and override helpers are reused here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ostinato.config import _apply, _describe, parse_override
+from ostinato.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VaeConfig(_Strict):
+    """Shape of the mel autoencoder (diffusers ``AutoencoderKL``); each extra block halves mel bins and frames."""
+
+    block_out_channels: tuple[int, ...] = (32, 64, 128)
+    layers_per_block: int = Field(1, ge=1)
+    latent_channels: int = Field(4, ge=1)
+    norm_num_groups: int = Field(8, ge=1)
+    kl_weight: float = Field(1e-4, ge=0, description="weight of the KL term against the L1 reconstruction")
+    spectral_weight: float = Field(
+        0.1, ge=0, description="weight of an L1 on frame-to-frame mel differences (keeps onsets sharp)"
+    )
+
+
+class ConditionerConfig(_Strict):
+    """Theory conditioner: chord/roman/function/beat/section frame tokens plus global key/genre/meter tokens."""
+
+    dim: int = Field(256, ge=4, description="token width; the U-Net's cross_attention_dim")
+    frames_per_token: int = Field(8, ge=1, description="mel frames averaged into one time token")
+    map_channels: int = Field(
+        8, ge=0, description="channels of the frame map concatenated to the U-Net input (time-aligned conditions "
+        "in place, since attention queries carry no position); 0: cross-attention only"
+    )
+    condition_dropout: float = Field(
+        0.1, ge=0, le=1, description="share of training samples whose conditions are dropped (classifier-free)"
+    )
+
+
+class UNetConfig(_Strict):
+    """Latent U-Net (diffusers ``UNet2DConditionModel``) with cross-attention in every down, mid and up block."""
+
+    block_out_channels: tuple[int, ...] = (128, 256, 512)
+    layers_per_block: int = Field(2, ge=1)
+    attention_head_dim: int = Field(8, ge=1)
+    norm_num_groups: int = Field(32, ge=1)
+
+
+class DiffusionConfig(_Strict):
+    """Training noise schedule (DDPM) and the quantity the U-Net predicts."""
+
+    num_train_timesteps: int = Field(1000, ge=10)
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "scaled_linear"
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
+    snr_gamma: float | None = Field(5.0, gt=0, description="min-SNR loss weighting (Hang et al. 2023); null: off")
+
+
+class OptimConfig(_Strict):
+    """Optimisation of one stage. ``batch_size`` is per worker; the global batch is workers x batch x accum."""
+
+    max_steps: int = Field(10000, ge=1, description="optimizer steps")
+    batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    warmup_steps: int = Field(500, ge=0, description="linear warm-up, then constant")
+    clip_norm: float | None = Field(1.0, gt=0)
+    ema_decay: float | None = Field(0.999, gt=0, lt=1, description="EMA of the weights; null: no EMA")
+    mixed_precision: Literal["auto", "bf16", "no"] = Field("auto", description="auto: bf16 autocast on GPU only")
+    gradient_checkpointing: bool = False
+
+
+class RunSettings(_Strict):
+    """Ray Train resources, checkpoints and logging."""
+
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(1.0, gt=0)
+    checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
+    keep_checkpoints: int = Field(3, ge=1, description="only the latest K checkpoints are kept")
+    max_failures: int = Field(3, ge=0, description="restarts from the latest checkpoint after a worker dies")
+    log_every: int = Field(50, ge=1, description="steps between metric reports (console and TensorBoard)")
+    seed: int = 0
+    cache_data_gb: float = Field(
+        2.0, ge=0, description="a training split whose mels are smaller than this is read once and kept in Ray's "
+        "object store (small sets would otherwise spend most of a step restarting the stream every epoch)"
+    )
+    fault_injection_step: int | None = Field(
+        None, ge=1, description="testing only: rank 0 exits at this step of a run that did not resume"
+    )
+
+
+class SamplingConfig(_Strict):
+    """Defaults for `generate` and `evaluate`."""
+
+    steps: int = Field(50, ge=1)
+    guidance_scale: float = Field(3.0, ge=0, description="classifier-free guidance; 1 = conditional, 0 = none")
+    scheduler: Literal["ddim", "dpm"] = "ddim"
+
+
+class TrainConfig(_Strict):
+    """Everything the two training stages, generation and evaluation can be told."""
+
+    vae: VaeConfig = VaeConfig()
+    vae_training: OptimConfig = OptimConfig(lr=2e-4, warmup_steps=200)
+    conditioner: ConditionerConfig = ConditionerConfig()
+    unet: UNetConfig = UNetConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+    training: OptimConfig = OptimConfig()
+    run: RunSettings = RunSettings()
+    sampling: SamplingConfig = SamplingConfig()
+
+
+def load_train_config(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a training YAML file (or nothing: defaults), apply dotted overrides, and validate.
+
+    Raises ConfigError naming the offending key for unknown keys, wrong types or out-of-range values.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            tree = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections")
+    for text in overrides:
+        _apply(tree, *parse_override(text))
+    try:
+        return TrainConfig.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {_describe(err)}" for err in exc.errors())
+        raise ConfigError(f"invalid training configuration: {problems}") from None
