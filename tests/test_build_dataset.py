@@ -16,7 +16,7 @@ from ostinato.cli import app
 from ostinato.config import load_config
 from ostinato.datasets import vocab
 from ostinato.datasets.config import load_dataset_config
-from ostinato.datasets.loader import SegmentDataset, ray_dataset, read_card, to_tensors
+from ostinato.datasets.loader import SegmentDataset, TensorCollate, ray_dataset, read_card
 from ostinato.datasets.split import split_of
 from ostinato.errors import OstinatoError
 from ostinato.pipelines.analyze import run_analysis
@@ -132,7 +132,7 @@ def test_duckdb_and_ray_read_the_shards(built):
         f"SELECT count(*), count(DISTINCT track_id), max(len(mel)) FROM read_parquet('{out}/*/*.parquet')"
     ).fetchone()
     assert rows == (24, 3, N_MELS * N_FRAMES)
-    batch = next(iter(ray_dataset(str(out), "train").iter_torch_batches(batch_size=4, collate_fn=to_tensors)))
+    batch = next(iter(ray_dataset(str(out), "train").iter_torch_batches(batch_size=4, collate_fn=TensorCollate())))
     assert batch["mel"].shape == (4, 1, N_MELS, N_FRAMES) and batch["chord_root"].shape == (4, N_FRAMES)
 
 

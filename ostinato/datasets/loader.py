@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
+from ray.data.collate_fn import ArrowBatchCollateFn
 
 from ostinato.datasets.shards import (
     FRAME_ID_COLUMNS,
@@ -36,7 +37,7 @@ from ostinato.datasets.shards import (
 from ostinato.datasets.stats import split_dataset
 from ostinato.storage import resolve
 
-__all__ = ["SegmentDataset", "TrainsetCard", "ray_dataset", "read_card", "to_tensors"]
+__all__ = ["SegmentDataset", "TensorCollate", "TrainsetCard", "ray_dataset", "read_card", "to_tensors"]
 
 
 def _dense(values: Any) -> np.ndarray:
@@ -51,9 +52,24 @@ def _dense(values: Any) -> np.ndarray:
     return array
 
 
-def to_tensors(batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Model inputs from a batch of stored columns (numpy arrays, as from ``iter_batches``); see the module
-    docstring for names, shapes and dtypes. The mel's ``n_mels`` is its width over the frame columns' width."""
+def arrow_columns(table: pa.Table | pa.RecordBatch) -> dict[str, np.ndarray]:
+    """Numeric columns of stored rows as numpy arrays, fixed-size lists as dense ``(rows, size)`` (no per-row
+    objects); string columns are left out."""
+    out = {}
+    for f in table.schema:
+        if pa.types.is_fixed_size_list(f.type):
+            out[f.name] = column_array(table, f.name)
+        elif not pa.types.is_string(f.type):
+            out[f.name] = table.column(f.name).to_numpy()
+    return out
+
+
+def to_tensors(batch: Mapping[str, Any] | pa.Table | pa.RecordBatch) -> dict[str, torch.Tensor]:
+    """Model inputs from a batch of stored columns (numpy arrays, as from ``iter_batches``, or an Arrow table);
+    see the module docstring for names, shapes and dtypes. The mel's ``n_mels`` is its width over the frame
+    columns' width."""
+    if isinstance(batch, pa.Table | pa.RecordBatch):
+        batch = arrow_columns(batch)
     frames = _dense(batch["chord_root"])
     b, n_frames = frames.shape
     mel = _dense(batch["mel"]).astype(np.float32, copy=False)
@@ -81,6 +97,15 @@ def to_tensors(batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return out
 
 
+class TensorCollate(ArrowBatchCollateFn):
+    """``to_tensors`` as the collate object Ray Data wants (plain functions are deprecated since Ray 2.47):
+    ``ds.iter_torch_batches(batch_size=32, collate_fn=TensorCollate())``. It takes Arrow batches, so the
+    fixed-size lists become dense arrays without Ray's per-row numpy objects."""
+
+    def __call__(self, batch: pa.Table) -> dict[str, torch.Tensor]:
+        return to_tensors(batch)
+
+
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise TrainsetError(f"unknown split {split!r}; a training set has {SPLITS}")
@@ -89,8 +114,8 @@ def _check_split(split: str) -> None:
 def ray_dataset(path: str, split: str = "train", **read_args: Any):
     """A ``ray.data.Dataset`` over the Parquet shards of ``split`` (local path or URI).
 
-    Use ``ds.iter_torch_batches(batch_size=..., collate_fn=to_tensors)`` for tensors, or ``iter_batches`` and
-    ``to_tensors``. Extra keyword arguments go to ``ray.data.read_parquet`` (e.g. ``columns``).
+    Use ``ds.iter_torch_batches(batch_size=..., collate_fn=TensorCollate())`` for tensors, or ``iter_batches``
+    and ``to_tensors``. Extra keyword arguments go to ``ray.data.read_parquet`` (e.g. ``columns``).
     """
     import ray.data
 
@@ -129,6 +154,4 @@ class SegmentDataset(torch.utils.data.Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"segment {index} out of range for {len(self)} segments")
         row = self._table.slice(index % len(self), 1)
-        batch = {name: (column_array(row, name) if pa.types.is_fixed_size_list(row.schema.field(name).type)
-                        else row.column(name).to_numpy()) for name in row.schema.names}
-        return {name: tensor[0] for name, tensor in to_tensors(batch).items()}
+        return {name: tensor[0] for name, tensor in to_tensors(row).items()}
