@@ -102,3 +102,27 @@ def test_no_beats_gives_empty_but_defined_profile():
     assert 0.0 <= p.complexity <= 1.0
     with pytest.raises(AnalysisError):
         Onsets(np.zeros(3), np.zeros(2))
+
+
+def test_theory_stage_reads_the_present_stems(tmp_path):
+    # The real describe stage, fed the StemAccumulator's output for the groove's voices as separated stems:
+    # the bass line's syncopation is seen through its stem, and is hidden in the mix by the hi-hat on every beat.
+    from ostinato.analysis.stems import StemAccumulator
+    from ostinato.config import load_config
+    from ostinato.pipelines import stages
+    from ostinato.pipelines.inputs import InputFile
+    from ostinato.testing.encode import write_wav
+
+    g = grooves.pattern_groove(grooves.SYNCOPATED, bpm=110, bars=8, sr=SR)
+    path = write_wav(g.y, sr=SR, path=tmp_path / "tresillo.wav")
+    config = load_config(None, ["separation.enabled=false"])
+    prepared, audio, _ = stages.prepare(InputFile(str(path), path.stat().st_size), config)
+    silent = np.zeros_like(g.y)
+    accumulator = StemAccumulator(["drums", "bass", "other", "vocals"], model_sr=SR, analysis_sr=SR, hop_length=512)
+    accumulator.add(np.stack([g.voices["drums"], g.voices["bass"], silent, silent])[:, None, :])
+    outcome = stages.SeparationOutcome("synthetic", accumulator.finish(), 0.0)
+    with_stems = stages.describe(prepared, audio, config=config, stems=outcome)
+    mix_only = stages.describe(prepared, audio, config=config)
+    assert with_stems["syncopation"] == pytest.approx(5.0, abs=0.5)
+    assert mix_only["syncopation"] < 1.0
+    assert with_stems["rhythmic_complexity"] > mix_only["rhythmic_complexity"]
