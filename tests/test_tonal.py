@@ -190,3 +190,19 @@ def test_bass_chroma_gives_the_segment_bass():
     bass[0, 4:] = 1.0
     segments = recognize_chords(chroma=chroma, frame_times=np.arange(8.0), partials=False, bass_chroma=bass)
     assert [(s.label, s.bass_pc) for s in segments] == [("G:maj", 11), ("C:maj", 0)]
+
+
+def test_chord_tones_keep_the_key_off_the_overtones_dominant():
+    """Bach's BWV 86.6 (E major), rendered with harmonic tones: the third partials make B the loudest
+    chroma bin and the chroma alone reads B major; the recognised chords' tones put it back in E major."""
+    from music21 import corpus
+
+    from ostinato.testing.scores import score_notes
+
+    y = synth.render_notes(score_notes(corpus.parse("bach/bwv86.6"), bpm=108.0), sr=SR, decay_per_s=1.0)
+    f = compute_frame_features(y, sr=SR)
+    bt = track_beats(onset_envelope=f.onset_envelope, sr=SR, hop_length=f.hop_length, rms=f.rms, chroma=f.chroma)
+    chords = recognize_chords(chroma=f.chroma, frame_times=f.times, beat_times=bt.beat_times, vocabulary="sevenths",
+                              self_transition=0.3)
+    assert estimate_key(chroma=f.chroma).label == "B major"
+    assert estimate_key(chroma=f.chroma, chords=chords).label == "E major"

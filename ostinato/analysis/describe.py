@@ -1,6 +1,6 @@
 """One track's complete MIR description: the stages of ``analysis`` composed in data-flow order.
 
-frames (one blocked STFT) -> tuning -> beats/meter -> key -> chords -> sections -> loudness -> timbre.
+frames (one blocked STFT) -> tuning -> beats/meter -> chords -> key -> sections -> loudness -> timbre.
 When separation ran, the harmonic stems' chroma replaces the mix chroma for key and chords, where drums
 and vocals would otherwise blur the harmony.
 """
@@ -57,12 +57,15 @@ def describe_track(
     harmonic_chroma: np.ndarray | None = None,
     loudness: Loudness | None = None,
     chord_vocabulary: str = "sevenths",
+    chord_self_transition: float = 0.3,
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
     ``harmonic_chroma`` (12, n_frames) at the same ``sr``/``hop_length``, from separated harmonic stems,
     is used for key and chords when given; chords are named from ``chord_vocabulary`` (see
-    ``analysis.tonal.VOCABULARIES``). ``loudness``, when already metered (e.g. on the stereo stream
+    ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
+    change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
+    bench/theory.py). ``loudness``, when already metered (e.g. on the stereo stream
     while decoding to mono), is taken as is instead of being measured on ``y``.
     """
     y = np.atleast_2d(y)
@@ -82,11 +85,11 @@ def describe_track(
     if harmonic_chroma is not None:
         n = min(chroma.shape[1], harmonic_chroma.shape[1])
         chroma = harmonic_chroma[:, :n]
-    key = estimate_key(chroma=chroma)
     chords = recognize_chords(
         chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times,
-        vocabulary=chord_vocabulary,
+        vocabulary=chord_vocabulary, self_transition=chord_self_transition,
     )
+    key = estimate_key(chroma=chroma, chords=chords)
     sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)
     return TrackDescription(
         duration_s=duration,

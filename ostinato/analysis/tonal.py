@@ -11,6 +11,7 @@ only reported where the fourth note is really there.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,11 @@ VOCABULARIES: dict[str, dict[str, tuple[tuple[int, ...], ...]]] = {
         "min7": ((0, 3, 7, 10),), "dim": ((0, 3, 6),), "hdim7": ((0, 3, 6, 10),), "dim7": ((0, 3, 6, 9),),
         "sus4": ((0, 5, 7),),
     },
+}
+
+#: Tones of each quality (its first shape in any vocabulary).
+_QUALITY_INTERVALS: dict[str, tuple[int, ...]] = {
+    q: shapes[0] for vocabulary in reversed(VOCABULARIES.values()) for q, shapes in vocabulary.items()
 }
 
 #: Emission penalty (cosine units) per quality: a triad wins over a seventh chord sharing its three notes
@@ -149,8 +155,18 @@ def _check_chroma(chroma: np.ndarray) -> np.ndarray:
     return chroma
 
 
-def estimate_key(*, chroma: np.ndarray, weights: np.ndarray | None = None) -> KeyEstimate:
-    """Global key by correlating the (weighted) mean chroma with rotated key profiles.
+def estimate_key(
+    *,
+    chroma: np.ndarray,
+    weights: np.ndarray | None = None,
+    chords: Sequence[ChordSegment] | None = None,
+    chord_weight: float = 0.5,
+) -> KeyEstimate:
+    """Global key by correlating the (weighted) mean chroma, and optionally the chords' tones, with key profiles.
+
+    Spectral chroma carries each note's overtones (a tonic's third partial sounds its fifth), which can tip
+    a key to its dominant; the chords, recognised with overtone-aware templates, give a second profile
+    (each chord's tones weighted by its duration) without that bias. Their correlations are averaged.
 
     Parameters
     ----------
@@ -158,11 +174,15 @@ def estimate_key(*, chroma: np.ndarray, weights: np.ndarray | None = None) -> Ke
         Chroma, row 0 = C.
     weights : np.ndarray [shape=(n_frames,)] or None
         Non-negative weight per frame (e.g. RMS); equal weights if None.
+    chords : sequence of ChordSegment or None
+        Recognised chords of the same track; chroma alone if None or all no-chord.
+    chord_weight : float in [0, 1]
+        Share of the chord profile's correlation in the combined score.
 
     Returns
     -------
     KeyEstimate
-        ``strength`` is the Pearson correlation with the winning profile, clipped to [0, 1]
+        ``strength`` is the (combined) Pearson correlation with the winning profile, clipped to [0, 1]
         (0, with the key C major, when the chroma is all zeros).
     """
     chroma = _check_chroma(chroma)
@@ -176,6 +196,9 @@ def estimate_key(*, chroma: np.ndarray, weights: np.ndarray | None = None) -> Ke
     if np.ptp(profile) <= 0:
         return KeyEstimate("C", 0, "major", 0.0)
     scores = _key_correlations(profile)  # (2, 12): major, minor by tonic
+    tones = chord_tone_profile(chords or [])
+    if np.ptp(tones) > 0:
+        scores = (1.0 - chord_weight) * scores + chord_weight * _key_correlations(tones)
     mode_idx, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return KeyEstimate(
         tonic=PITCH_CLASSES[tonic],
@@ -185,13 +208,40 @@ def estimate_key(*, chroma: np.ndarray, weights: np.ndarray | None = None) -> Ke
     )
 
 
+def chord_tone_profile(chords: Sequence[ChordSegment]) -> np.ndarray:
+    """Seconds each pitch class is a chord tone over ``chords``, shape (12,); no-chord segments add nothing."""
+    profile = np.zeros(12)
+    for c in chords:
+        if c.root_pc < 0 or c.quality not in _QUALITY_INTERVALS:
+            continue
+        for interval in _QUALITY_INTERVALS[c.quality]:
+            profile[(c.root_pc + interval) % 12] += max(c.end_s - c.start_s, 0.0)
+    return profile
+
+
 def _key_correlations(profile: np.ndarray) -> np.ndarray:
     """Pearson correlation of a 12-bin pitch-class profile with every major and minor key, shape (2, 12)."""
-    out = np.empty((2, 12))
-    for m, ref in enumerate((MAJOR_PROFILE, MINOR_PROFILE)):
-        rotated = np.stack([np.roll(ref, t) for t in range(12)])
-        out[m] = [np.corrcoef(profile, r)[0, 1] for r in rotated]
-    return out
+    return key_correlations(np.asarray(profile, dtype=np.float64)[None, :])[0]
+
+
+def key_correlations(profiles: np.ndarray) -> np.ndarray:
+    """Pearson correlations of many pitch-class profiles (n, 12) with the 24 keys, shape (n, 2, 12).
+
+    Row ``[i, m, t]`` is profile ``i`` against mode ``m`` (0 major, 1 minor) on tonic ``t``; a flat profile
+    correlates 0 with every key.
+    """
+    centred = profiles - profiles.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    unit = centred / np.where(norms > 0, norms, 1.0)
+    return (unit @ _unit_key_profiles().T).reshape(len(profiles), 2, 12)
+
+
+@functools.cache
+def _unit_key_profiles() -> np.ndarray:
+    """The 24 rotated key profiles (major tonics 0-11, then minor), centred and unit-norm, shape (24, 12)."""
+    rows = np.stack([np.roll(ref, t) for ref in (MAJOR_PROFILE, MINOR_PROFILE) for t in range(12)])
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -322,10 +372,36 @@ def _viterbi_labels(
     sim[-1] -= _NO_CHORD_MARGIN
     sim[:, norm <= 1e-6] = 0.0
     sim[-1, norm <= 1e-6] = 1.0
-    n_states = sim.shape[0]
     step_s = float(np.median(np.diff(frame_times[bounds[:-1]]))) if len(bounds) > 2 else 0.5
     p_stay = self_transition ** (max(step_s, 1e-3) / 0.5)
-    transition = np.full((n_states, n_states), (1.0 - p_stay) / (n_states - 1))
-    np.fill_diagonal(transition, p_stay)
-    likelihood = np.exp(_EMISSION_SHARPNESS * (sim - sim.max(axis=0, keepdims=True)))
-    return librosa.sequence.viterbi(likelihood, transition)
+    # The cost of a change is that of a 24-alternative (major/minor) HMM whatever the vocabulary's size, so a
+    # richer vocabulary does not make every change rarer (a uniform HMM over 108 states would).
+    switch_cost = np.log(p_stay) - np.log((1.0 - p_stay) / _REFERENCE_ALTERNATIVES)
+    return _sticky_viterbi(_EMISSION_SHARPNESS * sim, max(float(switch_cost), 0.0))
+
+
+#: Number of alternatives a change of chord is spread over in the HMM (the 24 major and minor triads).
+_REFERENCE_ALTERNATIVES = 24
+
+
+def _sticky_viterbi(log_emission: np.ndarray, switch_cost: float) -> np.ndarray:
+    """State per step maximising summed ``log_emission`` (n_states, n_steps) minus ``switch_cost`` per change.
+
+    The Viterbi path of an HMM whose transitions are "stay" or "switch to any other state" at one fixed cost,
+    in O(n_states * n_steps).
+    """
+    n_states, n_steps = log_emission.shape
+    total = log_emission[:, 0].copy()
+    back = np.empty((n_steps, n_states), dtype=np.int64)
+    states = np.arange(n_states)
+    for k in range(1, n_steps):
+        best = int(np.argmax(total))
+        switch = total[best] - switch_cost
+        stay = total >= switch
+        back[k] = np.where(stay, states, best)
+        total = np.where(stay, total, switch) + log_emission[:, k]
+    path = np.empty(n_steps, dtype=np.int64)
+    path[-1] = int(np.argmax(total))
+    for k in range(n_steps - 1, 0, -1):
+        path[k - 1] = back[k, path[k]]
+    return path

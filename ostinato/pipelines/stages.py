@@ -186,7 +186,7 @@ def describe(
         return rows.error_row(prepared, ("describe", str(exc)), seconds=seconds, context=context)
     seconds["describe"] = time.perf_counter() - start
     start = time.perf_counter()
-    harmony = _harmony(description)
+    harmony = harmony_of(description)
     rhythm = _rhythm(description, stems, sr=audio.sr, hop_length=features.hop_length)
     seconds["theory"] = time.perf_counter() - start
     warnings = ["audio is silent; musical features are empty"] if description.silent else []
@@ -224,7 +224,7 @@ def _rhythm(description, stems: SeparationOutcome | None, *, sr: int, hop_length
     )
 
 
-def _harmony(description) -> HarmonyAnalysis | None:
+def harmony_of(description) -> HarmonyAnalysis | None:
     """Harmony theory over the recognised chords, with bars from the beat tracker and phrases from sections."""
     if description.key is None:
         return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ostinato.analysis.tonal import _key_correlations
+from ostinato.analysis.tonal import key_correlations
 from ostinato.errors import AnalysisError
 from ostinato.testing.synth import CHORD_INTERVALS
 from ostinato.theory.roman import ChordLike, key_label, tonic_spelling
@@ -89,11 +89,9 @@ def estimate_local_keys(
             vectors[i, (int(c.root_pc) + interval) % 12] += max(float(c.end_s) - float(c.start_s), 1e-3)
     cumulative = np.vstack([np.zeros(12), np.cumsum(vectors, axis=0)])
     n = len(voiced)
-    scores = np.empty((n, 24))
-    for i in range(n):
-        lo, hi = max(0, i - half_window), min(n, i + half_window + 1)
-        profile = cumulative[hi] - cumulative[lo]
-        scores[i] = np.nan_to_num(_key_correlations(profile).ravel()) if np.ptp(profile) > 0 else 0.0
+    index = np.arange(n)
+    profiles = cumulative[np.minimum(index + half_window + 1, n)] - cumulative[np.maximum(index - half_window, 0)]
+    scores = key_correlations(profiles).reshape(n, 24)
     if global_tonic_pc is not None and global_mode is not None:
         scores[:, MODES.index(global_mode) * 12 + int(global_tonic_pc) % 12] += global_bias
     states = _best_path(scores, switch_penalty)

@@ -120,7 +120,7 @@ def describe_score(score, *, self_transition: float = 0.5, vocabulary: str = "se
     if not notes:
         raise AnalysisError("the score has no pitched note")
     end_ql = max(o + d for o, d, _ in notes)
-    clock = _Clock(score, end_ql)
+    clock = ScoreClock(score)
 
     signatures = flat.getElementsByClass(meter.TimeSignature)
     ts = signatures[0] if signatures else meter.TimeSignature("4/4")
@@ -167,10 +167,10 @@ def describe_score(score, *, self_transition: float = 0.5, vocabulary: str = "se
     )
 
 
-class _Clock:
-    """Quarter-length offsets to seconds through the score's metronome marks."""
+class ScoreClock:
+    """Quarter-length offsets to seconds through the score's metronome marks (``DEFAULT_QPM`` without any)."""
 
-    def __init__(self, score, end_ql: float) -> None:
+    def __init__(self, score) -> None:
         from music21 import tempo
 
         marks = list(score.flatten().getElementsByClass(tempo.MetronomeMark))
