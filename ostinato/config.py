@@ -69,9 +69,11 @@ class TheoryConfig(_Strict):
     @classmethod
     def _model_folder_exists(cls, folder: Path | None) -> Path | None:
         # Checked here, in the driver, so that a wrong path fails the command before any track is analysed.
-        if folder is not None and not (folder / "card.json").is_file():
+        if folder is None:
+            return None
+        if not (folder / "card.json").is_file():
             raise ValueError(f"{folder} is not a genre model folder (no card.json); see `ostinato fit-genre`")
-        return folder
+        return folder.resolve()  # workers may run elsewhere than the driver's working directory
 
 
 class ResourcesConfig(_Strict):
