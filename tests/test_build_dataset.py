@@ -4,6 +4,7 @@ demo truth's chords, the analysed downbeats, disjoint splits and a card whose fi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import duckdb
@@ -146,6 +147,10 @@ def test_rerun_resumes_and_another_config_is_refused(built, features):
                           show_progress=False)
     result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), "segment.n_frames=64"])
     assert result.exit_code == 2 and "different configuration" in result.output
+    result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), *DATASET])
+    assert result.exit_code == 0 and "3 already built, skipped" in result.output
+    train = read_card(str(out)).splits["train"]
+    assert re.search(rf"train split\s+│ {train.segments} segments, {train.tracks} tracks", result.output)
 
 
 def test_moved_audio_is_found_with_audio_root_and_a_missing_file_is_counted(features, demo_corpus, tmp_path):
