@@ -113,5 +113,8 @@ def test_roman_progression_in_g_major_and_c_minor():
     chords = vocab.parse_roman_progression("iiø7-V65/V-V7-i", "c minor")
     assert [c.label for c in chords] == ["D:hdim7", "D:7", "G:7", "C:min"]
     assert [c.figure for c in chords] == ["iiø7", "V7/V", "V7", "i"]
+    # In minor, bIII/bVI/bVII name the natural-minor degrees, as VI/VII do; bII is still the Neapolitan.
+    chords = vocab.parse_roman_progression("i bVI VI bVII bIII bII", "c minor")
+    assert [c.label for c in chords] == ["C:min", "Ab:maj", "Ab:maj", "Bb:maj", "Eb:maj", "C#:maj"]
     with pytest.raises(VocabError, match="Roman numeral"):
         vocab.parse_roman_progression("I XIV", "G major")

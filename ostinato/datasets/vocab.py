@@ -417,6 +417,9 @@ def parse_key(text: str) -> ParsedKey:
     return ParsedKey(pitch_class(m["tonic"]), mode)
 
 
+_MINOR_FLAT_DEGREE = re.compile(r"^[b-](III|VII|VI|iii|vii|vi)(?![IVi])")
+
+
 def parse_roman_progression(text: str, key: str | ParsedKey) -> list[ParsedChord]:
     """Realise Roman numerals (space- or dash-separated, e.g. ``"I V vi IV"`` or ``"ii7-V7-I"``) in ``key``.
 
@@ -436,6 +439,10 @@ def parse_roman_progression(text: str, key: str | ParsedKey) -> list[ParsedChord
         raise VocabError("the progression is empty; write numerals such as 'I V vi IV'")
     chords = []
     for figure in figures:
+        if parsed.mode == "minor":
+            # "bIII", "bVI", "bVII" in a minor key name its natural degrees (pop usage, and roman.py's VI/VII);
+            # music21 would lower them once more (bVI in C minor -> Abb).
+            figure = _MINOR_FLAT_DEGREE.sub(r"\1", figure)
         try:
             rn = m21roman.RomanNumeral(figure, m21)
             root = rn.root().pitchClass
