@@ -145,6 +145,9 @@ def test_rerun_resumes_and_another_config_is_refused(built, features):
     with pytest.raises(OstinatoError, match="different configuration"):
         run_build_dataset(str(features), str(out), load_dataset_config(None, [*DATASET, "mel.n_mels=16"]),
                           show_progress=False)
+    with pytest.raises(OstinatoError, match="cannot share a training set"):
+        run_build_dataset(str(features), str(out), load_dataset_config(None, [*DATASET, "mel.n_mels=16"]),
+                          force=True, show_progress=False)
     result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), "segment.n_frames=64"])
     assert result.exit_code == 2 and "different configuration" in result.output
     result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), *DATASET])

@@ -110,6 +110,15 @@ def _open_card(out: str, features: str, config: DatasetConfig, force: bool) -> d
             f"{out} holds a training set built with a different configuration (hash {card.get('config_hash')}, "
             f"now {results_hash}); write to a new --out, or pass --force to mix them"
         )
+    if card is not None and card.get("n_frames") is not None:
+        # Rows are fixed-size lists: shards of another shape could not be read as one dataset, even with --force.
+        old = (card["mel"]["n_mels"], card["n_frames"])
+        new = (config.mel.n_mels, config.segment.frames(config.mel))
+        if old != new:
+            raise OstinatoError(
+                f"{out} holds segments of {old[0]} mels x {old[1]} frames; these would be {new[0]} x {new[1]}, "
+                "which cannot share a training set; write to a new --out"
+            )
     return {"runs": [], **(card or {}), "config_hash": results_hash, "source": features,
             "config": config.model_dump(mode="json")}
 
