@@ -184,6 +184,117 @@ def fit_genre(
     _err.print(f"wrote {out}")
 
 
+_TRAIN_CONFIG = typer.Option("--config", "-c", help="Training YAML (configs/train/tiny.yaml, configs/train/gpu.yaml).")
+_ADDRESS = typer.Option(help="Ray cluster to join: 'auto' or ray://host:10001; default RAY_ADDRESS, else a local Ray.")
+
+
+@app.command("train-vae")
+def train_vae(
+    data: Annotated[str, typer.Option("--data", help="Training set folder or URI (ostinato build-dataset).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints, TensorBoard, metrics.jsonl.")],
+    config: Annotated[Path | None, _TRAIN_CONFIG] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides.")] = None,
+    address: Annotated[str | None, _ADDRESS] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No console metrics.")] = False,
+) -> None:
+    """Stage 1: train the mel autoencoder on Ray Train. Re-running with the same --out resumes."""
+    from ostinato.diffusion.config import load_train_config
+    from ostinato.pipelines.train import run_training
+
+    try:
+        summary = run_training(load_train_config(config, overrides or []), stage="vae", data=data, out=out,
+                               address=address, quiet=quiet)
+    except OstinatoError as exc:
+        _fail(exc)
+    _err.print(f"VAE checkpoint: {summary.checkpoint}")
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option("--data", help="Training set folder or URI (ostinato build-dataset).")],
+    vae: Annotated[Path, typer.Option("--vae", help="Run folder or checkpoint of ostinato train-vae.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints, TensorBoard, metrics.jsonl.")],
+    config: Annotated[Path | None, _TRAIN_CONFIG] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides.")] = None,
+    address: Annotated[str | None, _ADDRESS] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No console metrics.")] = False,
+) -> None:
+    """Stage 2: train the theory-conditioned latent U-Net on Ray Train. Re-running with the same --out resumes."""
+    from ostinato.diffusion.config import load_train_config
+    from ostinato.pipelines.train import run_training
+
+    try:
+        summary = run_training(load_train_config(config, overrides or []), stage="diffusion", data=data, out=out,
+                               vae=vae, address=address, quiet=quiet)
+    except OstinatoError as exc:
+        _fail(exc)
+    _err.print(f"model checkpoint: {summary.checkpoint}")
+
+
+@app.command()
+def generate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Run folder (latest checkpoint) or checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="WAV path (a PNG of the mel goes beside it); a folder "
+                                      "for --batch.")] = Path("clip.wav"),
+    key: Annotated[str | None, typer.Option(help="Key, e.g. 'G major', 'e minor'.")] = None,
+    bpm: Annotated[float | None, typer.Option(help="Tempo in beats per minute.")] = None,
+    time_signature: Annotated[str, typer.Option("--time-signature", help="2/4, 3/4, 4/4, 6/8 or 12/8.")] = "4/4",
+    progression: Annotated[str | None, typer.Option(help="Roman numerals ('I V vi IV') or chords ('G D Em C'); "
+                                                    "NAME*BARS sets a chord's length in bars.")] = None,
+    genre: Annotated[str | None, typer.Option(help="Genre, e.g. rock, jazz, electronic.")] = None,
+    seconds: Annotated[float, typer.Option(help="Length of the clip in seconds.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the initial noise.")] = 0,
+    like: Annotated[str | None, typer.Option("--like", help="Copy the conditions of this analysed track_id.")] = None,
+    features: Annotated[Path | None, typer.Option(help="ostinato analyze output holding the --like track.")] = None,
+    batch: Annotated[Path | None, typer.Option("--batch", help="YAML list of condition sets (option names as "
+                                               "keys, plus out).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Sampling steps (default: the config's, 50).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", help="Classifier-free guidance scale.")] = None,
+    sampler: Annotated[str | None, typer.Option(help="ddim or dpm.")] = None,
+    vocoder: Annotated[Path | None, typer.Option(help="Local TorchScript vocoder; default Griffin-Lim.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ...")] = "cpu",
+) -> None:
+    """Generate audio from music-theory conditions with a trained model: writes WAV + PNG of the mel."""
+    from ostinato.diffusion.generate import GenerationRequest, read_batch_file, run_generate
+
+    try:
+        if batch is not None:
+            requests = read_batch_file(batch)
+        else:
+            requests = [GenerationRequest(key=key, bpm=bpm, time_signature=time_signature, progression=progression,
+                                          genre=genre, seconds=seconds, seed=seed, like=like)]
+        written = run_generate(checkpoint, requests, out=out, features=features, vocoder=vocoder, steps=steps,
+                               guidance_scale=guidance, sampler=sampler, device=device)
+    except OstinatoError as exc:
+        _fail(exc)
+    for wav, png in written:
+        _err.print(f"wrote {wav} and {png}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Run folder (latest checkpoint) or checkpoint.")],
+    data: Annotated[str, typer.Option("--data", help="Training set whose val split gives the condition sets.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: evaluate.json and evaluate.md.")],
+    limit: Annotated[int, typer.Option(help="At most this many val segments.")] = 16,
+    steps: Annotated[int | None, typer.Option(help="Sampling steps (default: the config's).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", help="Guidance scale of the conditioned run.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    vocoder: Annotated[Path | None, typer.Option(help="Local TorchScript vocoder; default Griffin-Lim.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ...")] = "cpu",
+) -> None:
+    """Generate for held-out conditions, analyse the audio, and score it against the conditions (guided vs
+    unconditional): chord and key accuracy, tempo error, beat F-measure."""
+    from ostinato.diffusion.evaluate import run_evaluation
+
+    try:
+        report = run_evaluation(checkpoint, data=data, out=out, limit=limit, steps=steps, guidance_scale=guidance,
+                                seed=seed, vocoder=vocoder, device=device)
+    except OstinatoError as exc:
+        _fail(exc)
+    _err.print(report.summary_line())
+
+
 def main() -> None:
     app()
 

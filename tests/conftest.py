@@ -80,3 +80,26 @@ def s3_bucket():
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def diffusion_trainset(tmp_path_factory) -> Path:
+    """A tiny training set (4 synthetic tracks x 2 segments of 64 frames, 32 mel bins), shared by the session."""
+    from ostinato.testing.trainset import write_tiny_trainset
+
+    return write_tiny_trainset(tmp_path_factory.mktemp("diffusion-trainset"), n_tracks=4, segments_per_track=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(diffusion_trainset, tmp_path_factory):
+    """VAE + U-Net + conditioner overfitted on one train segment per track (about a minute on one core)."""
+    import torch
+
+    from ostinato.testing.tiny_model import train_tiny_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions are several times slower with two contending threads
+    try:
+        return train_tiny_model(diffusion_trainset, tmp_path_factory.mktemp("tiny-model"))
+    finally:
+        torch.set_num_threads(threads)
