@@ -114,7 +114,8 @@ def main() -> None:
             print(f"wrote {args.rows:,} synthetic rows in {written:.1f} s")
         results = run(features, Path(tmp) / "report")
         size = sum(p.stat().st_size for p in (features / "tracks").glob("*.parquet"))
-    results.update(shards_mb=size / 2**20, cores=os.cpu_count())
+    # Other work on the machine slows every figure alike; the load average says how busy it was.
+    results.update(shards_mb=size / 2**20, cores=os.cpu_count(), load_average_1min=os.getloadavg()[0])
     for name, value in results.items():
         print(f"{name:32s} {value:.3f}" if isinstance(value, float) else f"{name:32s} {value}")
     if args.json:
