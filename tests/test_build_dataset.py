@@ -191,3 +191,28 @@ def test_features_and_trainset_by_s3_uri(built, features, s3_bucket):
     again = run_build_dataset(f"s3://{bucket}/features", remote_out, load_dataset_config(None, DATASET),
                               show_progress=False)
     assert (again.skipped, again.built) == (3, 0)
+
+
+def test_an_interrupted_build_is_finished_by_running_it_again(built, features, tmp_path):
+    """A run that stopped after one track (its shard written) and left a half-written shard behind: the re-run
+    builds only the other tracks, ignores the half-written file, and ends with the same set as one clean run."""
+    import pyarrow.parquet as pq
+
+    one = tmp_path / "features-one"
+    shutil.copytree(features, one)
+    for shard in (one / "tracks").glob("*.parquet"):
+        pq.write_table(pq.read_table(shard).slice(0, 1), shard)  # keep one track per shard
+    out = tmp_path / "trainset"
+    first = run_build_dataset(str(one), str(out), load_dataset_config(None, DATASET), show_progress=False)
+    assert first.built >= 1
+    (out / "train").mkdir(exist_ok=True)
+    (out / "train" / ".part-dead-00000.parquet.1234.inprogress").write_bytes(b"PAR1 half a shard")
+    second = run_build_dataset(str(features), str(out), load_dataset_config(None, DATASET), show_progress=False)
+    assert (second.skipped, second.built) == (first.built, 3 - first.built)
+    segments = pd.concat([pd.read_parquet(out / split) for split in ("train", "val")], ignore_index=True)
+    assert segments.segment_id.is_unique and len(segments) == 24
+    clean = read_card(str(built[0]))
+    card = read_card(str(out))
+    assert {k: (v.segments, v.tracks) for k, v in card.splits.items()} == \
+        {k: (v.segments, v.tracks) for k, v in clean.splits.items()}
+    assert card.mel_mean == pytest.approx(clean.mel_mean, abs=1e-6) and len(card.runs) == 2
