@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shlex
+import typing
 from pathlib import Path
 
 import jsonschema
@@ -82,6 +83,14 @@ def test_kuberay_manifest_structure(name):
     assert any("nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"]["limits"] for g in groups)
 
 
+def _takes_local_path(param) -> bool:
+    """Whether a CLI option is declared as a ``Path`` (typer's own parameter type, or click's in older typer)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None:
+        return descriptor.annotation is Path or Path in typing.get_args(descriptor.annotation)
+    return type(getattr(param, "type", None)).__name__ == "Path"
+
+
 @pytest.mark.parametrize("name", ["kuberay/rayjob-analyze.yaml", "kuberay/rayjob-train.yaml"])
 def test_rayjob_entrypoint_is_an_ostinato_command_with_real_options(name):
     manifest = _load(name)
@@ -92,9 +101,13 @@ def test_rayjob_entrypoint_is_an_ostinato_command_with_real_options(name):
     if words[1] not in commands:
         assert words[1] in PENDING_COMMANDS, f"{name} names unknown command {words[1]!r}"
         return
-    options = {opt for param in commands[words[1]].params for opt in param.opts}
+    params = {opt: param for param in commands[words[1]].params for opt in param.opts}
     used = {w.split("=")[0] for w in words[2:] if w.startswith("--")}
-    assert used <= options, used - options
+    assert used <= set(params), used - set(params)
+    for option, value in zip(words[2:], words[3:], strict=False):
+        # A local-path option would mangle a URI ("s3://b/x" becomes "s3:/b/x"): URIs only where a str is taken.
+        if option in params and _takes_local_path(params[option]):
+            assert "://" not in value, f"{option} takes a local path, not {value}"
     if words[1] == "analyze":  # its section.key=value overrides must be valid config keys
         from ostinato.cli import split_overrides
         from ostinato.config import load_config
