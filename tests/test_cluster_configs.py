@@ -49,6 +49,8 @@ def test_launcher_yaml_passes_rays_schema_and_checks(name, ray_schema):
         assert 0 <= node["min_workers"] <= node["max_workers"] <= config["max_workers"]
     setup = " ".join(config["setup_commands"])
     assert "scripts/setup.sh" in setup and config["file_mounts"]["/home/ubuntu/ostinato"] == "."
+    for start in (config["head_start_ray_commands"][-1], config["worker_start_ray_commands"][-1]):
+        assert "ostinato-venv/bin:$PATH" in start  # job entrypoints run `ostinato` from Ray's PATH
 
 
 def test_schema_check_catches_a_misspelt_key(ray_schema):
