@@ -56,3 +56,18 @@ def test_roman_sevenths_and_summaries_from_audio(row):
     assert row["harmonic_rhythm"] == pytest.approx(1.0, abs=0.15)
     assert 0.0 < row["harmonic_complexity"] < 0.4
     assert np.isfinite(row["stage_seconds"]["theory"])
+
+
+def test_inversions_and_cadence_types_from_audio():
+    """The bass line picks the inversion: V6, I64 (a cadential six-four, no cadence), IV6, V65 -> I imperfect."""
+    from ostinato.analysis.describe import describe_track
+    from ostinato.theory.harmony import analyze_harmony
+
+    figures = ["I", "V6", "vi", "IV", "I64", "V7", "I", "IV6", "V65", "I"]
+    y = progression_audio(figures, key="G", bpm=120.0, sr=SR)
+    d = describe_track(y, sr=SR)
+    h = analyze_harmony(d.chords, tonic_pc=d.key.tonic_pc, mode=d.key.mode, phrase_ends=[14.0, 20.0])
+    assert [r.figure for r in h.roman if r.root_pc >= 0] == figures
+    assert [(c.type, c.figures, round(c.time_s)) for c in h.cadences] == [
+        ("deceptive", "V6-vi", 4), ("perfect_authentic", "V7-I", 12), ("imperfect_authentic", "V65-I", 18),
+    ]

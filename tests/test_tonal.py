@@ -7,6 +7,7 @@ from ostinato.analysis.tonal import (
     PITCH_CLASSES,
     ChordSegment,
     KeyEstimate,
+    estimate_bass_chroma,
     estimate_key,
     estimate_tuning,
     recognize_chords,
@@ -206,3 +207,13 @@ def test_chord_tones_keep_the_key_off_the_overtones_dominant():
                               self_transition=0.3)
     assert estimate_key(chroma=f.chroma).label == "B major"
     assert estimate_key(chroma=f.chroma, chords=chords).label == "E major"
+
+
+@pytest.mark.parametrize("bass_midi", [40, 43, 47, 50])  # E2, G2, B2, D3 under a C major triad above middle C
+def test_bass_chroma_finds_the_lowest_note(bass_midi):
+    notes = [synth.NoteEvent(0.0, 2.0, bass_midi)] + [synth.NoteEvent(0.0, 2.0, p) for p in (60, 64, 67, 72)]
+    y = synth.render_notes(notes, sr=SR)
+    bass = estimate_bass_chroma(y, sr=SR)
+    middle = bass[:, 10:70].sum(axis=1)
+    assert int(np.argmax(middle)) == bass_midi % 12
+    assert estimate_bass_chroma(np.zeros(SR, np.float32), sr=SR).sum() == 0.0

@@ -1,6 +1,6 @@
 """One track's complete MIR description: the stages of ``analysis`` composed in data-flow order.
 
-frames (one blocked STFT) -> tuning -> beats/meter -> chords -> key -> sections -> loudness -> timbre.
+frames (one blocked STFT) -> tuning -> beats/meter -> bass -> chords -> key -> sections -> loudness -> timbre.
 When separation ran, the harmonic stems' chroma replaces the mix chroma for key and chords, where drums
 and vocals would otherwise blur the harmony.
 """
@@ -16,7 +16,14 @@ from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
 from ostinato.analysis.structure import Section, segment_sections
 from ostinato.analysis.timbre import TimbreSummary, summarize_timbre
-from ostinato.analysis.tonal import ChordSegment, KeyEstimate, estimate_key, estimate_tuning, recognize_chords
+from ostinato.analysis.tonal import (
+    ChordSegment,
+    KeyEstimate,
+    estimate_bass_chroma,
+    estimate_key,
+    estimate_tuning,
+    recognize_chords,
+)
 
 #: Peak level below which a track is treated as silent (dBFS).
 SILENCE_DBFS = -60.0
@@ -85,9 +92,10 @@ def describe_track(
     if harmonic_chroma is not None:
         n = min(chroma.shape[1], harmonic_chroma.shape[1])
         chroma = harmonic_chroma[:, :n]
+    bass = estimate_bass_chroma(mono, sr=sr, hop_length=hop_length, n_frames=chroma.shape[1], tuning=tuning)
     chords = recognize_chords(
         chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times,
-        vocabulary=chord_vocabulary, self_transition=chord_self_transition,
+        vocabulary=chord_vocabulary, self_transition=chord_self_transition, bass_chroma=bass,
     )
     key = estimate_key(chroma=chroma, chords=chords)
     sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)

@@ -146,6 +146,67 @@ def estimate_tuning(
     return float(((tuning + 0.5) % 1.0) - 0.5)
 
 
+def estimate_bass_chroma(
+    y: np.ndarray,
+    *,
+    sr: int,
+    hop_length: int = 512,
+    n_frames: int | None = None,
+    tuning: float = 0.0,
+    fmin_midi: int = 24,
+    n_octaves: int = 4,
+    floor: float = 0.3,
+) -> np.ndarray:
+    """Pitch class of the lowest sounding note per frame, from a constant-Q transform of the low register.
+
+    In each frame the lowest semitone bin of C1..B4 (by default) that is a local maximum and whose magnitude
+    reaches ``floor`` times the frame's largest low-register bin is taken as the bass; its pitch class gets
+    that magnitude. Taking the lowest strong bin, not the strongest, skips the bass note's own upper
+    partials (its fifth at 3 f0).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono waveform.
+    sr : int > 0
+        Sample rate, Hz.
+    hop_length : int > 0
+        Samples between frames; frame ``t`` is centred at ``t * hop_length / sr`` seconds.
+    n_frames : int or None
+        Frames to return (cut or zero-padded), to match other features; all CQT frames if None.
+    tuning : float in [-0.5, 0.5)
+        Deviation from A440 in fractions of a semitone.
+    fmin_midi, n_octaves : int
+        Lowest MIDI note and number of octaves searched.
+    floor : float in (0, 1]
+        Share of the frame's largest bin a bin needs to count as sounding.
+
+    Returns
+    -------
+    np.ndarray [shape=(12, n_frames)]
+        Row 0 = C; zeros where the low register is silent.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise AnalysisError(f"expected a mono signal of shape (n,), got shape {y.shape}.")
+    fmin = float(librosa.midi_to_hz(fmin_midi + tuning))
+    spectrum = np.abs(librosa.vqt(y, sr=sr, hop_length=hop_length, fmin=fmin, n_bins=12 * n_octaves,
+                                  bins_per_octave=12, gamma=0))
+    frames = spectrum.shape[1] if n_frames is None else n_frames
+    out = np.zeros((12, frames))
+    spectrum = spectrum[:, :frames]
+    peak = spectrum.max(axis=0)
+    audible = peak > 1e-4 * max(float(peak.max()), 1e-12)
+    # A note leaks about half its magnitude into the neighbouring semitone bins, so only local maxima count.
+    padded = np.pad(spectrum, ((1, 1), (0, 0)))
+    local_max = (spectrum >= padded[:-2]) & (spectrum >= padded[2:])
+    sounding = local_max & (spectrum >= floor * peak[None, :])
+    lowest = np.argmax(sounding, axis=0)
+    columns = np.flatnonzero(audible)
+    np.add.at(out, ((fmin_midi + lowest[columns]) % 12, columns), spectrum[lowest[columns], columns])
+    return out
+
+
 def _check_chroma(chroma: np.ndarray) -> np.ndarray:
     chroma = np.asarray(chroma, dtype=np.float64)
     if chroma.ndim != 2 or chroma.shape[0] != 12:

@@ -9,6 +9,7 @@ read with its last figure), and each pair (approach, goal) is read in the goal's
 * **imperfect_authentic**: V -> I with either chord inverted, or the leading-tone chord
   (vii°, vii°7, viiø7) -> I.
 * **plagal**: IV or iv -> I.
+* A goal I in second inversion (I64) closes nothing: after IV or V it is a cadential six-four.
 * **deceptive**: V -> vi in major (or bVI), V -> VI in minor.
 * **half**: any other chord -> V, only where V ends a phrase.
 
@@ -105,6 +106,8 @@ def _classify(a: RomanChord, b: RomanChord) -> str | None:
     fa, fb = FAMILY.get(a.quality, "M"), FAMILY.get(b.quality, "M")
     dominant = sa == 7 and fa == "M" and not a.quality.startswith("sus")
     leading = sa == 11 and fa == "o"
+    if sb == 0 and fb in ("M", "m") and b.inversion == 2:
+        return None  # a I64 after IV or V is a cadential six-four, an embellishment of V, not a goal
     if sb == 0 and fb in ("M", "m"):  # a Picardy I in minor or a borrowed i in major still closes
         if dominant:
             root_position = a.inversion == 0 and b.inversion == 0

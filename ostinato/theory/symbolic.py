@@ -8,7 +8,7 @@ per minute where there is none), so every time is in seconds like audio's. Then:
   note's pitch class as the bass) go through the same template matcher and HMM as audio chroma
   (``analysis.tonal.recognize_chords``, ``sevenths`` vocabulary, bare pitch-class templates);
 * **key**: the same key-profile correlation as audio (``analysis.tonal.estimate_key``) over the pitch
-  classes' summed durations;
+  classes' summed durations, averaged with the chords' tones;
 * **phrase ends**: the end of each fermata note (chorales mark phrase ends that way) and the end of
   the piece, for cadences.
 
@@ -157,7 +157,7 @@ def describe_score(score, *, self_transition: float = 0.5, vocabulary: str = "se
         meter=ts.ratioString,
         beats_per_bar=int(ts.beatCount),
         beats=beats,
-        key=estimate_key(chroma=profile[:, None]),
+        key=estimate_key(chroma=profile[:, None], chords=chords),
         chords=chords,
         phrase_ends=sorted({clock.seconds(q) for q in fermata_ends} | {clock.seconds(end_ql)}),
         n_notes=len(notes),
