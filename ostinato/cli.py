@@ -39,7 +39,8 @@ def split_overrides(arguments: list[str]) -> tuple[list[str], list[str]]:
 @app.command()
 def analyze(
     inputs: Annotated[list[str], typer.Argument(
-        help="Folders, globs, list files (.txt) or s3:// / gs:// URIs of audio; plus section.key=value overrides.",
+        help="Folders, globs, list files (.txt) or s3:// / gs:// URIs of audio or scores (MIDI, MusicXML, ABC); "
+        "plus section.key=value overrides.",
         show_default=False,
     )],
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or URI for the Parquet shards.")],
@@ -51,7 +52,7 @@ def analyze(
     force: Annotated[bool, typer.Option(help="Allow appending to an output written with another config.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
-    """Analyse audio files: Demucs stems, MIR features and Roman numerals, one Parquet row per file.
+    """Analyse audio files and scores: Demucs stems, MIR features and music theory, one Parquet row per file.
 
     Re-running the same command on the same --out resumes: finished files are skipped.
     """
