@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ray.data.collate_fn import NumpyBatchCollateFn
 
 from ostinato.diffusion.config import TrainConfig
 from ostinato.errors import OstinatoError
@@ -95,6 +96,15 @@ def run_training(
     return TrainSummary(checkpoint=checkpoint, metrics=dict(result.metrics or {}))
 
 
+class TensorBatches(NumpyBatchCollateFn):
+    """Ray Data collate: numpy batches of the shards -> the model's tensors (``loader.to_tensors``)."""
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        from ostinato.datasets.loader import to_tensors
+
+        return to_tensors(batch)
+
+
 def _train_split(data: str, *, card, cache_gb: float):
     """The train split as a Ray Dataset, materialised in the object store when its mels fit in ``cache_gb``."""
     import ray.data
@@ -113,7 +123,6 @@ def train_loop(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    from ostinato.datasets.loader import to_tensors
     from ostinato.diffusion.checkpoints import load_trainer_state
     from ostinato.diffusion.stages import diffusion_task, vae_task
     from ostinato.diffusion.train import (
@@ -157,7 +166,7 @@ def train_loop(config: dict[str, Any]) -> None:
     if writer is not None and resumed:
         writer.event({"event": "resumed", "step": step,
                       "optimizer_fingerprint": optimizer_fingerprint(optimizer.state_dict())})
-    batches = _forever(ray.train.get_dataset_shard("train"), batch_size=optim.batch_size, collate_fn=to_tensors)
+    batches = _forever(ray.train.get_dataset_shard("train"), batch_size=optim.batch_size, collate_fn=TensorBatches())
     window = _Window()
     last_args: tuple = ()
     while step < optim.max_steps:
