@@ -86,6 +86,8 @@ def test_looped_axis_is_not_also_reported_as_its_rotation():
         (["I", "IV", "V7", "vi"], "C", "major", [("deceptive", 6.0, "V7-vi", True)]),
         (["i", "iv", "V", "i"], "a", "minor", [("perfect_authentic", 6.0, "V-i", True)]),
         (["i", "iv", "V7", "VI"], "a", "minor", [("deceptive", 6.0, "V7-VI", True)]),
+        (["I", "IV", "V", "I6"], "C", "major", []),  # an inverted goal prolongs, it does not close
+        (["I", "ii6", "I64", "V"], "C", "major", [("half", 6.0, "I64-V", True)]),  # the cadential six-four
     ],
 )
 def test_each_cadence_type(figures, key, mode, expected):

@@ -4,14 +4,14 @@ Consecutive chords are merged when they share root and triad family (``V`` then 
 read with its last figure), and each pair (approach, goal) is read in the goal's local key:
 
 * **perfect_authentic**: V or V7 -> I (i in minor, or a Picardy I), both in root position. The
-  soprano is not tracked, so a root-position V-I counts as perfect; an unknown bass (audio without a
-  bass estimate) counts as root position.
-* **imperfect_authentic**: V -> I with either chord inverted, or the leading-tone chord
-  (vii°, vii°7, viiø7) -> I.
+  soprano is not tracked, so a root-position V-I counts as perfect; an unknown bass counts as root
+  position.
+* **imperfect_authentic**: V -> I with the V inverted, or the leading-tone chord (vii°, vii°7, viiø7) -> I.
 * **plagal**: IV or iv -> I.
-* A goal I in second inversion (I64) closes nothing: after IV or V it is a cadential six-four.
 * **deceptive**: V -> vi in major (or bVI), V -> VI in minor.
 * **half**: any other chord -> V, only where V ends a phrase.
+* Every goal chord is in root position (or of unknown bass): V-I6 or vii°6-I6 prolong the tonic, and a
+  I64 after IV or V is a cadential six-four, an embellishment of the V that follows.
 
 A pair is reported when its goal chord starts on a downbeat (the cadence lands on a strong beat) or
 ends a phrase; with no downbeats known, every pair is. ``phrase_end`` is True when a phrase end (a
@@ -106,8 +106,8 @@ def _classify(a: RomanChord, b: RomanChord) -> str | None:
     fa, fb = FAMILY.get(a.quality, "M"), FAMILY.get(b.quality, "M")
     dominant = sa == 7 and fa == "M" and not a.quality.startswith("sus")
     leading = sa == 11 and fa == "o"
-    if sb == 0 and fb in ("M", "m") and b.inversion == 2:
-        return None  # a I64 after IV or V is a cadential six-four, an embellishment of V, not a goal
+    if b.inversion != 0:
+        return None  # an inverted goal prolongs the harmony (I6, a cadential I64) instead of closing a phrase
     if sb == 0 and fb in ("M", "m"):  # a Picardy I in minor or a borrowed i in major still closes
         if dominant:
             root_position = a.inversion == 0 and b.inversion == 0
