@@ -10,7 +10,7 @@ from ostinato.testing.scores import progression_chords
 from ostinato.theory.cadences import find_cadences
 from ostinato.theory.complexity import complexity_terms, harmonic_complexity
 from ostinato.theory.harmonic_rhythm import harmonic_rhythm
-from ostinato.theory.harmony import analyze_harmony
+from ostinato.theory.harmony import analyze_harmony, phrase_ends_from_held_chords
 from ostinato.theory.local_keys import estimate_local_keys
 from ostinato.theory.progressions import CATALOGUE
 from ostinato.theory.roman import roman_numerals
@@ -183,3 +183,15 @@ def test_complexity_orders_vamp_loop_and_jazz():
 def test_empty_input_gives_empty_analysis():
     h = analyze_harmony([], tonic_pc=0, mode="major")
     assert h.roman == [] and h.modulations == 0 and h.harmonic_complexity is None
+
+
+def test_held_chords_mark_phrase_ends():
+    # One chord per bar, the fourth and the last held for two bars: phrase ends at 10 s and 20 s.
+    chords = progression_chords(["I", "IV", "V", "I", "vi", "ii", "V", "I"], durations=[1, 1, 1, 2, 1, 1, 1, 2])
+    assert phrase_ends_from_held_chords(chords) == [10.0, 20.0]
+    h = analyze_harmony(chords, tonic_pc=0, mode="major", phrase_ends=phrase_ends_from_held_chords(chords),
+                        downbeat_times=[])
+    assert [(c.type, c.time_s, c.phrase_end) for c in h.cadences] == [
+        ("perfect_authentic", 6.0, True), ("perfect_authentic", 16.0, True)
+    ]
+    assert phrase_ends_from_held_chords(progression_chords(["I", "IV", "V", "I"])) == []

@@ -24,7 +24,12 @@ from ostinato.pipelines.inputs import InputFile
 from ostinato.storage import is_uri, resolve
 from ostinato.theory.genre import GenreEstimate, classify_genre
 from ostinato.theory.genre_model import load_genre_model
-from ostinato.theory.harmony import HarmonyAnalysis, analyze_harmony, phrase_ends_from_sections
+from ostinato.theory.harmony import (
+    HarmonyAnalysis,
+    analyze_harmony,
+    phrase_ends_from_held_chords,
+    phrase_ends_from_sections,
+)
 from ostinato.theory.rhythm import RhythmProfile, rhythm_from_envelopes
 from ostinato.theory.symbolic import is_symbolic
 
@@ -225,7 +230,8 @@ def _rhythm(description, stems: SeparationOutcome | None, *, sr: int, hop_length
 
 
 def harmony_of(description) -> HarmonyAnalysis | None:
-    """Harmony theory over the recognised chords, with bars from the beat tracker and phrases from sections."""
+    """Harmony theory over the recognised chords, with bars from the beat tracker and phrase ends from the
+    sections and from held chords."""
     if description.key is None:
         return None
     beats = description.beats
@@ -234,7 +240,8 @@ def harmony_of(description) -> HarmonyAnalysis | None:
         tonic_pc=description.key.tonic_pc,
         mode=description.key.mode,
         downbeat_times=beats.downbeat_times if beats is not None else None,
-        phrase_ends=phrase_ends_from_sections([s.start_s for s in description.sections], end_s=description.duration_s),
+        phrase_ends=phrase_ends_from_sections([s.start_s for s in description.sections], end_s=description.duration_s)
+        + phrase_ends_from_held_chords(description.chords),
         end_s=description.duration_s,
     )
 

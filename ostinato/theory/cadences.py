@@ -71,7 +71,7 @@ def find_cadences(
         if before is None or after is None:
             continue
         a, b = before[-1], after[0]  # the approach's last figure, the goal's first
-        kind = _classify(a, b)
+        kind = classify_cadence(a, b)
         if kind is None:
             continue
         start, end = b.start_s, after[-1].end_s
@@ -100,7 +100,8 @@ def _merge(roman: Sequence[RomanChord]) -> list[list[RomanChord] | None]:
     return out
 
 
-def _classify(a: RomanChord, b: RomanChord) -> str | None:
+def classify_cadence(a: RomanChord, b: RomanChord) -> str | None:
+    """Cadence type of approach chord ``a`` to goal ``b`` (read in ``b``'s key), or None; rules above."""
     tonic, mode = b.tonic_pc, b.mode
     sa, sb = (a.root_pc - tonic) % 12, (b.root_pc - tonic) % 12
     fa, fb = FAMILY.get(a.quality, "M"), FAMILY.get(b.quality, "M")

@@ -11,8 +11,8 @@
   diminished, augmented, suspended);
 * ``modulation`` = min(modulations / 4, 1), modulations counted between local-key regions.
 
-A I-IV-V loop in one key scores about 0.25 x 0.4 ~ 0.10-0.2; a jazz standard with ii-V chains through
-several keys 0.6-0.8.
+A one-chord vamp scores 0, an I-V-vi-IV loop in one key 0.17, eight jazz sevenths (ii7-V7-I7 with
+applied and borrowed chords) over two modulations 0.59 (``tests/test_harmony.py``).
 """
 
 from __future__ import annotations

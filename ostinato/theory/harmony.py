@@ -77,3 +77,28 @@ def analyze_harmony(
 def phrase_ends_from_sections(section_starts: Sequence[float], *, end_s: float) -> list[float]:
     """Phrase ends for audio: every section boundary after the first section's start, and the end."""
     return [float(t) for t in list(section_starts)[1:]] + [float(end_s)]
+
+
+def phrase_ends_from_held_chords(chords: Sequence[ChordLike], *, factor: float = 2.0) -> list[float]:
+    """Ends of chords held at least ``factor`` times the median chord length: where a phrase breathes.
+
+    In a recording a phrase end is rarely marked; its goal chord is usually held (a chorale's fermata,
+    the long last chord of a verse). Repeated chords count as one; no-chord segments are skipped.
+    """
+    runs: list[list[float]] = []
+    previous = None
+    for c in chords:
+        if int(c.root_pc) < 0 or c.quality == "N":
+            previous = None
+            continue
+        label = (int(c.root_pc), c.quality)
+        if label == previous:
+            runs[-1][1] = float(c.end_s)
+        else:
+            runs.append([float(c.start_s), float(c.end_s)])
+        previous = label
+    if len(runs) < 3:
+        return []
+    lengths = np.array([e - s for s, e in runs])
+    median = float(np.median(lengths))
+    return [e for (s, e), d in zip(runs, lengths, strict=True) if d >= factor * median]
