@@ -9,8 +9,10 @@ analysis lacks) is excluded and listed. Each pair is scored:
 * **symbolic** (our ``theory.symbolic`` on the score's exact notes): agreement with the human analysis,
   sampled every eighth note, of the chord root + triad quality, of the full chord (root, every pitch class
   and the bass), and of the exact Roman figure (which also needs the local key right); global key accuracy
-  and mir_eval's weighted key score; local-key agreement. Baseline: music21's own chordify + chord root and
-  quality per slice, and its ``analyze('key')``.
+  and mir_eval's weighted key score; local-key agreement; cadences: at each fermata (the chorale's phrase
+  ends) the human numerals' last two chords are typed by our cadence rules, and we count how many of those
+  cadences we report within a beat of the human goal chord, and with the same type. Baseline: music21's
+  own chordify + chord root and quality per slice, and its ``analyze('key')``.
 * **audio** (the chorale rendered by ``ostinato.testing.synth`` at a known tempo, 72-108 BPM, then our
   ``describe_track`` + harmony stage, as ``ostinato analyze`` runs them): mir_eval key weighted score, chord
   majmin WCSR (reference = the human chords), beat F-measure (reference = the score's beats), Roman root +
@@ -62,6 +64,8 @@ class HumanChord:
     triad: str  # "major" | "minor" | "diminished" | "augmented" | "other"
     pcs: frozenset[int]
     bass_pc: int
+    quality: str  # our quality name (CHORD_INTERVALS), or the triad's
+    inversion: int
     figure: str
     label: str  # Harte label for mir_eval
     key_tonic_pc: int
@@ -105,7 +109,10 @@ def human_chords(path: Path, *, transpose: int = 0) -> tuple[list[HumanChord], f
         quality = by_intervals.get(frozenset((p - root) % 12 for p in pcs))
         quality = quality or {"major": "maj", "minor": "min", "diminished": "dim", "augmented": "aug"}.get(triad)
         label = f"{PITCH_CLASSES[root]}:{quality}" if quality else "X"
-        out.append(HumanChord(start, end, root, triad, pcs, (rn.bass().pitchClass + transpose) % 12,
+        bass = (rn.bass().pitchClass + transpose) % 12
+        intervals = CHORD_INTERVALS.get(quality or "", ())
+        inversion = intervals.index((bass - root) % 12) if (bass - root) % 12 in intervals else 0
+        out.append(HumanChord(start, end, root, triad, pcs, bass, quality or "N", inversion,
                               _normal_figure(rn.figure), label, (rn.key.tonic.pitchClass + transpose) % 12,
                               rn.key.mode))
     return out, float(analysis.highestTime)
@@ -185,6 +192,62 @@ def _interval(r) -> int:
     return CHORD_INTERVALS[r.quality][r.inversion] if r.quality in CHORD_INTERVALS else 0
 
 
+def fermata_ends_ql(score) -> list[float]:
+    """Quarter-note times at which the score's fermata notes end: the chorale's phrase ends."""
+    from music21 import expressions
+
+    ends = {float(n.offset + n.quarterLength) for n in score.flatten().notes
+            if any(isinstance(e, expressions.Fermata) for e in n.expressions)}
+    return sorted(ends)
+
+
+def human_cadences(human: list[HumanChord], ends_ql: list[float]) -> list[tuple[float, str]]:
+    """(goal start in quarter notes, type) of the human analysis' cadence at each phrase end, where its last
+    two chords make one under ``theory.cadences.classify_cadence`` (same rules as ours)."""
+    from ostinato.theory.cadences import classify_cadence
+    from ostinato.theory.progressions import FAMILY
+
+    def as_chord(h: HumanChord):
+        return _Read(h.root_pc, h.quality, h.inversion, h.key_tonic_pc, h.key_mode)
+
+    out = []
+    for end in ends_ql:
+        goal = max((i for i, h in enumerate(human) if h.start_ql < end - 1e-6), default=None)
+        if goal is None:
+            continue
+        i = goal
+        while i > 0 and (human[i - 1].root_pc, FAMILY.get(human[i - 1].quality)) == (
+                human[goal].root_pc, FAMILY.get(human[goal].quality)):
+            i -= 1
+        j = i - 1
+        if j < 0:
+            continue
+        kind = classify_cadence(as_chord(human[j]), as_chord(human[i]))
+        if kind is not None:
+            out.append((human[i].start_ql, kind))
+    return out
+
+
+@dataclass(frozen=True)
+class _Read:
+    root_pc: int
+    quality: str
+    inversion: int
+    tonic_pc: int
+    mode: str
+
+
+def _cadence_agreement(reference: list[tuple[float, str]], cadences, beat_s: float) -> dict[str, float]:
+    """Share of the human phrase-end cadences we report (any type, goal within a beat) and with the same type."""
+    found = typed = 0
+    for start_ql, kind in reference:
+        near = [c for c in cadences if abs(c.time_s - start_ql * beat_s) <= beat_s]
+        found += bool(near)
+        typed += any(c.type == kind for c in near)
+    n = len(reference)
+    return {"cadence_found": found / n if n else float("nan"), "cadence_type": typed / n if n else float("nan")}
+
+
 def _key_score(ref_tonic: int, ref_mode: str, tonic: int, mode: str) -> float:
     import mir_eval
 
@@ -209,7 +272,10 @@ def symbolic_scores(score, human: list[HumanChord], bpm: float) -> dict[str, flo
     region = [(k.start_s, k.end_s, k) for k in harmony.local_keys]
     ref = human[0]
     m21 = _music21_baseline(score, human, grid)
+    reference_cadences = human_cadences(human, fermata_ends_ql(score))
     return {
+        **_cadence_agreement(reference_cadences, harmony.cadences, beat_s),
+        "reference_cadences": float(len(reference_cadences)),
         "root_quality": _sample_agreement(human, grid, ours, beat_s, _roman_root_quality),
         "full_chord": _sample_agreement(human, grid, ours, beat_s, _full_chord),
         "figure_exact": _sample_agreement(human, grid, ours, beat_s, lambda h, r: _normal_figure(r.figure) == h.figure),
@@ -294,6 +360,7 @@ def audio_scores(score, human: list[HumanChord], bpm: float) -> dict[str, float]
     key = description.key
     ours = [(r.start_s, r.end_s, r) for r in harmony.roman if r.root_pc >= 0]
     out = {
+        **_cadence_agreement(human_cadences(human, fermata_ends_ql(score)), harmony.cadences, beat_s),
         "key_weighted": _key_score(ref.key_tonic_pc, ref.key_mode, key.tonic_pc, key.mode),
         "chord_majmin_wcsr": _chord_wcsr(human, beat_s, description.chords),
         "beat_f_measure": float(mir_eval.beat.f_measure(
@@ -415,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         "symbolic_local_key": mean("symbolic", "local_key"),
         "symbolic_key_accuracy": mean("symbolic", "key_correct"),
         "symbolic_key_weighted": mean("symbolic", "key_weighted"),
+        "symbolic_cadence_found": mean("symbolic", "cadence_found"),
+        "symbolic_cadence_type": mean("symbolic", "cadence_type"),
         "baseline_music21_symbolic_root_quality": mean("symbolic", "baseline_music21_root_quality"),
         "baseline_music21_symbolic_key_accuracy": mean("symbolic", "baseline_music21_key_correct"),
         "audio_key_weighted": mean("audio", "key_weighted"),
@@ -423,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         "audio_roman_root_quality": mean("audio", "roman_root_quality"),
         "audio_full_chord": mean("audio", "full_chord"),
         "audio_figure_exact": mean("audio", "figure_exact"),
+        "audio_cadence_found": mean("audio", "cadence_found"),
+        "audio_cadence_type": mean("audio", "cadence_type"),
         "baseline_librosa_audio_key_weighted": mean("audio", "baseline_librosa_key_weighted"),
         "baseline_librosa_audio_chord_majmin_wcsr": mean("audio", "baseline_librosa_chord_majmin_wcsr"),
         "baseline_librosa_audio_beat_f_measure": mean("audio", "baseline_librosa_beat_f_measure"),
@@ -439,12 +510,16 @@ def main(argv: list[str] | None = None) -> int:
         ("symbolic exact figure", "symbolic_figure_exact", None),
         ("symbolic local key", "symbolic_local_key", None),
         ("symbolic key accuracy", "symbolic_key_accuracy", "baseline_music21_symbolic_key_accuracy"),
+        ("symbolic phrase-end cadences found", "symbolic_cadence_found", None),
+        ("  ... with the human type", "symbolic_cadence_type", None),
         ("audio key weighted", "audio_key_weighted", "baseline_librosa_audio_key_weighted"),
         ("audio chord majmin WCSR", "audio_chord_majmin_wcsr", "baseline_librosa_audio_chord_majmin_wcsr"),
         ("audio beat F-measure", "audio_beat_f_measure", "baseline_librosa_audio_beat_f_measure"),
         ("audio Roman root+quality", "audio_roman_root_quality", "baseline_librosa_audio_roman_root_quality"),
         ("audio full chord (pcs+bass)", "audio_full_chord", None),
         ("audio exact figure", "audio_figure_exact", None),
+        ("audio phrase-end cadences found", "audio_cadence_found", None),
+        ("  ... with the human type", "audio_cadence_type", None),
         ("theory time / describe time", "theory_time_ratio", None),
         ("  same, figures cached", "theory_time_ratio_warm", None),
     ]
