@@ -151,19 +151,18 @@ def request_row(request: GenerationRequest, *, seconds: float) -> dict[str, Any]
 
 
 def features_row(features: str | Path, track_id: str) -> dict[str, Any]:
-    """The analysis row of ``track_id`` in an ``ostinato analyze`` output folder."""
+    """The analysis row of ``track_id`` in an ``ostinato analyze`` output folder (local path or URI)."""
     import pyarrow.dataset as pads
 
-    from ostinato.storage import resolve
+    from ostinato import schema
+    from ostinato.pipelines.build_dataset import tracks_dataset
 
-    fs, root = resolve(str(features))
-    try:
-        dataset = pads.dataset(root, filesystem=fs, format="parquet")
-        rows = dataset.to_table(filter=pads.field("track_id") == track_id).to_pylist()
-    except (FileNotFoundError, OSError) as exc:
-        raise OstinatoError(f"cannot read analysis shards in {features}: {exc}") from None
+    dataset = tracks_dataset(str(features))
+    rows = dataset.to_table(
+        filter=(pads.field("track_id") == track_id) & (pads.field("status") == schema.STATUS_OK)
+    ).to_pylist()
     if not rows:
-        raise OstinatoError(f"track {track_id!r} is not in the analysis at {features}")
+        raise OstinatoError(f"track {track_id!r} is not among the analysed (ok) tracks of {features}")
     return rows[0]
 
 
@@ -226,6 +225,7 @@ def generate(
         log_mels = pipeline(conditions, steps=steps, guidance_scale=guidance_scale, sampler=sampler,
                             generator=generator).float().cpu().numpy()
         for i, log_mel in zip(members, log_mels, strict=True):
+            log_mel = log_mel[:, : math.ceil(requests[i].seconds * frame_rate)]  # frames past the end: padding
             wanted = int(round(requests[i].seconds * mel["sample_rate"]))
             audio = vocoder(log_mel)
             audio = np.pad(audio, (0, max(0, wanted - len(audio))))[:wanted]
@@ -252,7 +252,8 @@ def write_clip(clip: GeneratedClip, path: str | Path) -> tuple[Path, Path]:
               extent=(0, frames * hop_s, 0, clip.log_mel.shape[0]))
     ax.set_xlabel("seconds")
     ax.set_ylabel("mel bin")
-    title = ", ".join(f"{k}={v}" for k, v in clip.request.model_dump(exclude_none=True, exclude={"out"}).items())
+    asked = clip.request.model_dump(exclude_none=True, exclude_defaults=True, exclude={"out"})
+    title = ", ".join(f"{k}={v}" for k, v in asked.items())
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
