@@ -71,3 +71,16 @@ def test_inversions_and_cadence_types_from_audio():
     assert [(c.type, c.figures, round(c.time_s)) for c in h.cadences] == [
         ("deceptive", "V6-vi", 4), ("perfect_authentic", "V7-I", 12), ("imperfect_authentic", "V65-I", 18),
     ]
+
+
+def test_modulation_from_audio():
+    """Eight bars in C, then eight in G: two local keys from the recording, the change near 16.5 s."""
+    from ostinato.analysis.describe import describe_track
+    from ostinato.pipelines.stages import harmony_of
+
+    first = progression_audio(["I", "IV", "V", "I", "vi", "ii", "V7", "I"], key="C", bpm=120.0, sr=SR)
+    second = progression_audio(["I", "IV", "V7", "I", "vi", "ii", "V7", "I"], key="G", bpm=120.0, sr=SR)
+    h = harmony_of(describe_track(np.concatenate([first, second]), sr=SR))
+    assert [k.label for k in h.local_keys] == ["C major", "G major"] and h.modulations == 1
+    assert h.local_keys[1].start_s == pytest.approx(len(first) / SR, abs=2.5)
+    assert {r.local_key for r in h.roman if r.start_s > 19.0 and r.root_pc >= 0} == {"G major"}
