@@ -117,6 +117,7 @@ def test_stage_rows_for_good_and_bad_scores(tmp_path):
     )
     assert [r["figure"] for r in ok["roman"]] == FIGURES and ok["cadences"][-1]["type"] == "perfect_authentic"
     assert ok["tempo_bpm"] == pytest.approx(100.0) and ok["meter"] == "4/4" and len(ok["beats"]) == 28
+    assert ok["onset_rate"] == pytest.approx(7 / 16.8) == ok["note_density"]  # 7 chords, 28 beats at 100 BPM
     assert ok["stage_seconds"]["theory"] > 0 and ok.get("loudness_lufs") is None
     assert (error["status"], error["source_kind"], error["error"]["stage"]) == ("error", "symbolic", "decode")
     assert "cannot read the score" in error["error"]["message"]

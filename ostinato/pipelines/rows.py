@@ -229,6 +229,8 @@ def score_row(
         beats_per_bar=description.beats_per_bar,
         meter_confidence=1.0,
         beats=[{"time_s": b.time_s, "bar": b.bar, "position": b.position} for b in description.beats],
+        onset_rate=_finite(description.onset_rate),
+        note_density=_finite(description.onset_rate),
         key=key.tonic,
         mode=key.mode,
         key_strength=_finite(key.strength),

@@ -55,6 +55,7 @@ class ScoreDescription:
     chords: list[ChordSegment]
     phrase_ends: list[float]
     n_notes: int
+    onset_rate: float  # distinct note onsets per second, all voices together
     title: str | None = None
     composer: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -161,6 +162,7 @@ def describe_score(score, *, self_transition: float = 0.5, vocabulary: str = "se
         chords=chords,
         phrase_ends=sorted({clock.seconds(q) for q in fermata_ends} | {clock.seconds(end_ql)}),
         n_notes=len(notes),
+        onset_rate=len({round(clock.seconds(o), 3) for o, _, _ in notes}) / max(clock.seconds(end_ql), 1e-9),
         title=(metadata.title if metadata is not None else None) or None,
         composer=(metadata.composer if metadata is not None else None) or None,
         warnings=[] if clock.marked else [f"the score has no tempo mark; {DEFAULT_QPM:.0f} quarter notes per minute"],
