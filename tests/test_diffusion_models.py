@@ -155,8 +155,8 @@ def test_diffusion_objective_backpropagates_into_unet_and_conditioner(prediction
     torch.manual_seed(0)
     conditioner = TheoryConditioner(dim=32, frames_per_token=8)
     unet = build_unet(TINY_UNET, latent_channels=4, cross_attention_dim=32, map_channels=8)
-    objective = DiffusionObjective(unet, conditioner, build_noise_scheduler(DiffusionConfig(prediction_type=prediction)),
-                                   condition_dropout=0.0, snr_gamma=5.0)
+    scheduler = build_noise_scheduler(DiffusionConfig(prediction_type=prediction))
+    objective = DiffusionObjective(unet, conditioner, scheduler, condition_dropout=0.0, snr_gamma=5.0)
     loss = objective(torch.randn(2, 4, 8, 16), random_conditions(2, 64))["loss"]
     loss.backward()
     assert torch.isfinite(loss)
