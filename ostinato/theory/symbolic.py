@@ -4,8 +4,8 @@ A score is parsed with music21; its notes (percussion left out) are laid on a be
 score's measures and time signatures, and on a clock taken from its metronome marks (120 quarter notes
 per minute where there is none), so every time is in seconds like audio's. Then:
 
-* **chords**: each beat's pitch classes weighted by how long they sound in it (and the lowest sounding
-  note's pitch class as the bass) go through the same template matcher and HMM as audio chroma
+* **chords**: each half beat's pitch classes weighted by how long they sound in it (and the lowest
+  sounding note's pitch class as the bass) go through the same template matcher and HMM as audio chroma
   (``analysis.tonal.recognize_chords``, ``sevenths`` vocabulary, bare pitch-class templates);
 * **key**: the same key-profile correlation as audio (``analysis.tonal.estimate_key``) over the pitch
   classes' summed durations, averaged with the chords' tones;
@@ -89,16 +89,24 @@ def parse_score(path: str):
     return parsed
 
 
-def describe_score(score, *, self_transition: float = 0.5, vocabulary: str = "sevenths") -> ScoreDescription:
+def describe_score(
+    score, *, self_transition: float = 0.8, vocabulary: str = "sevenths", steps_per_beat: int = 2
+) -> ScoreDescription:
     """Beats, key, chords and phrase ends of a music21 score (see the module docstring).
 
-    ``self_transition`` is the chord HMM's probability of keeping a chord over half a second (lower than
-    audio's: a score's notes are exact, so less smoothing is needed). Raises ``AnalysisError`` when the
-    score has no pitched note.
+    Chords are decided on ``steps_per_beat`` equal steps of every beat (2: eighth notes in 4/4, where Bach
+    changes harmony) and smoothed by the chord HMM with ``self_transition``, its probability of keeping a
+    chord over half a second. On the 19 chorales of ``bench/theory.py``, half-beat steps at 0.8 against
+    whole beats at 0.5 moved agreement with the human analyses from 0.872 to 0.874 (root and quality),
+    0.762 to 0.786 (full chords), 0.547 to 0.573 (exact figures) and 0.65 to 0.71 (phrase-end cadences of
+    the human type). Raises ``AnalysisError`` when the score has no pitched note or ``steps_per_beat`` < 1.
     """
     from music21 import chord as m21chord
     from music21 import expressions, meter
     from music21 import note as m21note
+
+    if steps_per_beat < 1:
+        raise AnalysisError(f"steps_per_beat must be at least 1, got {steps_per_beat}")
 
     flat = score.flatten()
     notes = []  # (onset_ql, duration_ql, midi)
@@ -132,7 +140,10 @@ def describe_score(score, *, self_transition: float = 0.5, vocabulary: str = "se
     ends = onsets + np.array([d for _, d, _ in notes])
     pcs = np.array([m % 12 for _, _, m in notes])
     midis = np.array([m for _, _, m in notes])
-    edges = np.append([b for b, _, _ in beats_ql], end_ql)
+    beat_starts = np.array([b for b, _, _ in beats_ql])
+    beat_ends = np.append(beat_starts[1:], end_ql)
+    fractions = np.arange(steps_per_beat) / steps_per_beat
+    edges = np.append((beat_starts[:, None] + fractions[None, :] * (beat_ends - beat_starts)[:, None]).ravel(), end_ql)
     n_steps = len(edges) - 1
     chroma, bass = np.zeros((12, n_steps + 1)), np.zeros((12, n_steps + 1))
     for k in range(n_steps):
