@@ -217,3 +217,15 @@ def test_bass_chroma_finds_the_lowest_note(bass_midi):
     middle = bass[:, 10:70].sum(axis=1)
     assert int(np.argmax(middle)) == bass_midi % 12
     assert estimate_bass_chroma(np.zeros(SR, np.float32), sr=SR).sum() == 0.0
+
+
+def test_final_chord_tells_a_key_from_its_relative():
+    """I-vi-IV-V-vi in C: the tones fit C major and A minor alike; ending on A minor decides, when asked to."""
+    chords = [ChordSegment(i, i + 1.0, r, q) for i, (r, q) in enumerate([(0, "maj"), (9, "min"), (5, "maj"),
+                                                                          (7, "maj"), (9, "min")])]
+    profile = np.zeros((12, 1))
+    for c in chords:
+        for interval in synth.CHORD_INTERVALS[c.quality]:
+            profile[(c.root_pc + interval) % 12] += 1.0
+    assert estimate_key(chroma=profile, chords=chords).label == "C major"
+    assert estimate_key(chroma=profile, chords=chords, final_root_bonus=0.1).label == "A minor"

@@ -222,6 +222,7 @@ def estimate_key(
     weights: np.ndarray | None = None,
     chords: Sequence[ChordSegment] | None = None,
     chord_weight: float = 0.5,
+    final_root_bonus: float = 0.0,
 ) -> KeyEstimate:
     """Global key by correlating the (weighted) mean chroma, and optionally the chords' tones, with key profiles.
 
@@ -239,6 +240,9 @@ def estimate_key(
         Recognised chords of the same track; chroma alone if None or all no-chord.
     chord_weight : float in [0, 1]
         Share of the chord profile's correlation in the combined score.
+    final_root_bonus : float >= 0
+        Added to both keys on the root of the last chord: a piece that ends (rather than fades out) ends on
+        its tonic, which tells a key from its relative (scores use 0.1; audio 0, as recordings fade and loop).
 
     Returns
     -------
@@ -260,6 +264,9 @@ def estimate_key(
     tones = chord_tone_profile(chords or [])
     if np.ptp(tones) > 0:
         scores = (1.0 - chord_weight) * scores + chord_weight * _key_correlations(tones)
+    voiced = [c for c in chords or [] if c.root_pc >= 0]
+    if final_root_bonus and voiced:
+        scores[:, voiced[-1].root_pc] += final_root_bonus
     mode_idx, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return KeyEstimate(
         tonic=PITCH_CLASSES[tonic],

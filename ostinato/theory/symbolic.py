@@ -8,7 +8,8 @@ per minute where there is none), so every time is in seconds like audio's. Then:
   sounding note's pitch class as the bass) go through the same template matcher and HMM as audio chroma
   (``analysis.tonal.recognize_chords``, ``sevenths`` vocabulary, bare pitch-class templates);
 * **key**: the same key-profile correlation as audio (``analysis.tonal.estimate_key``) over the pitch
-  classes' summed durations, averaged with the chords' tones;
+  classes' summed durations, averaged with the chords' tones, plus a bonus for the last chord's root
+  (a score ends on its tonic: that tells A minor from C major in BWV 65.2);
 * **phrase ends**: the end of each fermata note (chorales mark phrase ends that way) and the end of
   the piece, for cadences.
 
@@ -31,6 +32,8 @@ SYMBOLIC_FORMATS: dict[str, str] = {
     ".mid": "midi", ".midi": "midi", ".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".abc": "abc",
 }
 DEFAULT_QPM = 120.0
+#: Key bonus for the last chord's root: a score ends, on its tonic (see ``analysis.tonal.estimate_key``).
+FINAL_ROOT_BONUS = 0.1
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def describe_score(
         meter=ts.ratioString,
         beats_per_bar=int(ts.beatCount),
         beats=beats,
-        key=estimate_key(chroma=profile[:, None], chords=chords),
+        key=estimate_key(chroma=profile[:, None], chords=chords, final_root_bonus=FINAL_ROOT_BONUS),
         chords=chords,
         phrase_ends=sorted({clock.seconds(q) for q in fermata_ends} | {clock.seconds(end_ql)}),
         n_notes=len(notes),
