@@ -149,3 +149,26 @@ def test_analyze_takes_scores_beside_audio(ray_local, tmp_path):
         assert (row["status"], row["source_kind"], row["key"], row["mode"]) == ("ok", "symbolic", key, mode)
         assert row["cadences"][-1]["type"] == "perfect_authentic"
     assert rows.loc["broken.mid", "status"] == "error" and rows.loc["broken.mid", "error"]["stage"] == "decode"
+
+
+def test_score_rows_carry_rhythm_and_genre_from_the_notes(tmp_path):
+    """Each part's exact onsets feed the rhythm theory: an off-beat (tied-over) melody is syncopated, a
+    quarter-note one is not; both rows get a genre with reasons."""
+    config = load_config(overrides=["separation.enabled=false"])
+    bars = 8
+    straight = abc_tune(title="straight", body="|".join(["C D E F"] * bars) + "|")
+    # eighth, quarter, quarter, quarter, eighth: every onset after the first falls off the beat
+    offbeat = abc_tune(title="offbeat", body="|".join(["C/2 D E F G/2"] * bars) + "|")
+    rows = {}
+    for name, text in (("straight", straight), ("offbeat", offbeat)):
+        path = tmp_path / f"{name}.abc"
+        path.write_text(text)
+        prepared, audio, _ = stages.prepare(InputFile(str(path), path.stat().st_size), config)
+        rows[name] = stages.describe(prepared, audio, config=config)
+    assert tracks_table(rows.values()).num_rows == 2
+    assert rows["straight"]["syncopation"] == pytest.approx(0.0)
+    assert rows["offbeat"]["syncopation"] > 1.0
+    for row in rows.values():
+        assert row["meter"] == "4/4" and len(row["metric_hierarchy"]) == 4
+        assert row["genre"] and row["genre_reasons"] and row["genre_source"] == "rules"
+        assert 0.0 <= row["rhythmic_complexity"] <= 1.0

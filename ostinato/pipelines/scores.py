@@ -14,12 +14,15 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.storage import is_uri, resolve
 from ostinato.theory.harmony import analyze_harmony
-from ostinato.theory.symbolic import describe_score, parse_score
+from ostinato.theory.rhythm import Onsets, RhythmProfile, describe_rhythm
+from ostinato.theory.symbolic import ScoreDescription, describe_score, parse_score
 
 if TYPE_CHECKING:
     from ostinato.pipelines.stages import Prepared
@@ -68,5 +71,30 @@ def describe_score_input(prepared: Prepared, *, config: AnalyzeConfig) -> dict:
         phrase_ends=description.phrase_ends,
         end_s=description.duration_s,
     )
-    seconds["theory"] = time.perf_counter() - start
-    return rows.score_row(prepared, description, harmony, seconds=seconds, context=context)
+    rhythm = score_rhythm(description)
+    row = rows.score_row(prepared, description, harmony, seconds=seconds, context=context)
+    if rhythm is not None:
+        row.update(rows.rhythm_columns(rhythm))
+    from ostinato.pipelines.stages import genre_of  # stages routes scores here: import on use
+
+    row.update(genre_of(row, config).columns())
+    row["stage_seconds"]["theory"] = time.perf_counter() - start
+    return row
+
+
+def score_rhythm(description: ScoreDescription) -> RhythmProfile | None:
+    """Rhythm theory of a score: each part's exact note onsets are a voice (equal strengths), on the
+    score's own beat grid and meter."""
+    voices = {name: Onsets(times, np.ones_like(times)) for name, times in description.part_onsets.items()
+              if len(times)}
+    if not voices:
+        return None
+    return describe_rhythm(
+        beat_times=np.array([b.time_s for b in description.beats]),
+        downbeat_times=description.downbeat_times,
+        beats_per_bar=description.beats_per_bar,
+        meter=description.meter,
+        meter_confidence=1.0,
+        voices=voices,
+        duration_s=description.duration_s,
+    )

@@ -203,12 +203,12 @@ def describe(
         row.update(rows.rhythm_columns(rhythm))
     if not description.silent:
         start = time.perf_counter()
-        row.update(_genre(row, config).columns())
+        row.update(genre_of(row, config).columns())
         row["stage_seconds"]["theory"] += time.perf_counter() - start
     return row
 
 
-def _genre(row: dict, config: AnalyzeConfig) -> GenreEstimate:
+def genre_of(row: dict, config: AnalyzeConfig) -> GenreEstimate:
     """Genre of a finished row: the trained model when ``theory.genre_model`` is set, else the rules."""
     if config.theory.genre_model is not None:
         return load_genre_model(config.theory.genre_model).predict(row)

@@ -59,6 +59,7 @@ class ScoreDescription:
     phrase_ends: list[float]
     n_notes: int
     onset_rate: float  # distinct note onsets per second, all voices together
+    part_onsets: dict[str, np.ndarray] = field(default_factory=dict)  # distinct onsets of each part, seconds
     title: str | None = None
     composer: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -177,10 +178,24 @@ def describe_score(
         phrase_ends=sorted({clock.seconds(q) for q in fermata_ends} | {clock.seconds(end_ql)}),
         n_notes=len(notes),
         onset_rate=len({round(clock.seconds(o), 3) for o, _, _ in notes}) / max(clock.seconds(end_ql), 1e-9),
+        part_onsets=_part_onsets(score, clock),
         title=(metadata.title if metadata is not None else None) or None,
         composer=(metadata.composer if metadata is not None else None) or None,
         warnings=[] if clock.marked else [f"the score has no tempo mark; {DEFAULT_QPM:.0f} quarter notes per minute"],
     )
+
+
+def _part_onsets(score, clock: ScoreClock) -> dict[str, np.ndarray]:
+    """Distinct note onsets (seconds) of each part, keyed by part name (``part1``, ... when unnamed): the
+    voices whose interplay the rhythm theory measures, as stems are for audio."""
+    onsets = {}
+    for index, part in enumerate(score.parts or [score]):
+        offsets = sorted({float(n.offset) for n in part.flatten().notes if float(n.quarterLength) > 0})
+        name = part.partName or f"part{index + 1}"
+        if name in onsets:
+            name = f"{name}-{index + 1}"
+        onsets[name] = np.array([clock.seconds(o) for o in offsets])
+    return onsets
 
 
 class ScoreClock:
