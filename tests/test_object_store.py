@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -19,35 +18,13 @@ CLI = [sys.executable, "-m", "ostinato.cli"]
 BUCKET = "music"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3():
-    """A moto S3 server on a free loopback port, with the environment every AWS client (pyarrow, boto3, the
-    CLI's subprocesses and their Ray workers) reads; yields a boto3 client."""
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    client = boto3.client("s3")
+def s3(s3_bucket):
+    """The shared moto S3 server (conftest's ``s3_bucket``); its environment reaches the CLI's subprocesses and
+    their Ray workers, which start after it. Yields a boto3 client."""
+    client, name = s3_bucket
     client.create_bucket(Bucket=BUCKET)
-    yield client
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    return client
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
