@@ -52,7 +52,7 @@ def test_two_workers_lower_the_vae_loss(vae_run):
 def test_killed_run_resumes_from_its_checkpoint_and_a_relaunch_continues(vae_run, trainset, tmp_path):
     out = tmp_path / "ldm"
     overrides = ["training.max_steps=4", "training.batch_size=2", "run.checkpoint_every=2", "run.log_every=1",
-                 "run.keep_checkpoints=3", "run.max_failures=1"]
+                 "run.keep_checkpoints=2", "run.max_failures=1"]
     cfg = load_train_config("configs/train/tiny.yaml", [*overrides, "run.fault_injection_step=3"])
     summary = run_training(cfg, stage="diffusion", data=trainset, out=out, vae=vae_run, quiet=True)
     assert summary.metrics["step"] == 4 and summary.metrics["resumed"] is True
@@ -77,3 +77,4 @@ def test_killed_run_resumes_from_its_checkpoint_and_a_relaunch_continues(vae_run
     assert later[0]["event"] == "resumed" and later[0]["step"] == 4
     assert [r["step"] for r in later[1:]] == [5, 6]
     assert resolve_checkpoint(out, stage="diffusion").step == 6
+    assert [c.step for c in list_checkpoints(out)] == [4, 6]  # only the last run.keep_checkpoints are kept
