@@ -106,3 +106,25 @@ def test_missing_vocoder_or_checkpoint_is_a_one_line_error(tiny_model, tmp_path)
     result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.vae), "--seconds", "1",
                                       "--out", str(tmp_path / "x.wav")])
     assert result.exit_code == 2 and "ostinato train" in result.output
+
+
+def test_like_copies_an_analysed_tracks_conditions(tiny_model, tmp_path):
+    from ostinato.diffusion.generate import features_row
+    from ostinato.testing.features import synthetic_row, write_synthetic_features
+
+    write_synthetic_features(tmp_path / "features", n=3)
+    track = synthetic_row(0, np.random.default_rng(0))  # track 0: C major, I-V-vi-IV, one chord per bar
+    row = features_row(tmp_path / "features", track["track_id"])
+    bar_s = 4 * 60.0 / row["tempo_bpm"]
+    c = row_conditions([row], start_s=[bar_s], n_frames=64, frame_rate=FRAME_RATE, n_mels=32)
+    assert _at(c, "chord_root", 0.1) == vocab.encode_chord_root(7)  # from bar 2 on: V = G
+    assert int(c["key"][0]) == vocab.encode_key("C") and float(c["bpm"][0]) == pytest.approx(row["tempo_bpm"])
+    out = tmp_path / "like.wav"
+    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--like", track["track_id"],
+                                      "--features", str(tmp_path / "features"), "--seconds", "2", "--steps", "3",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sf.read(out)[0].shape == (16000,)
+    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--like", "missing",
+                                      "--features", str(tmp_path / "features"), "--out", str(out)])
+    assert result.exit_code == 2 and "missing" in result.output
