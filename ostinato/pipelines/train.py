@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -293,7 +294,9 @@ class _Console:
 
     def line(self, text: str) -> None:
         if not self.quiet:
-            print(f"[{self.stage}] {text}", flush=True)
+            # Ray Train patches print() to both log and echo it (each line twice); the process's own stdout
+            # reaches the driver console once.
+            print(f"[{self.stage}] {text}", file=sys.__stdout__, flush=True)
 
     def event(self, record: dict[str, Any]) -> None:
         with self.jsonl.open("a") as handle:
