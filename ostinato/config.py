@@ -18,11 +18,13 @@ from ostinato.errors import ConfigError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Base of every typed config: unknown keys are errors and values are frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DecodeConfig(_Strict):
+class DecodeConfig(StrictModel):
     """How audio is decoded and resampled before analysis."""
 
     sample_rate: int = Field(22050, gt=0, description="analysis sample rate in Hz")
@@ -31,7 +33,7 @@ class DecodeConfig(_Strict):
     max_file_mb: float = Field(2048.0, gt=0, description="larger files become error rows (guards memory)")
 
 
-class SeparationConfig(_Strict):
+class SeparationConfig(StrictModel):
     """Demucs source separation (GPU actors when GPUs exist, CPU otherwise)."""
 
     enabled: bool = True
@@ -48,7 +50,7 @@ class SeparationConfig(_Strict):
     )
 
 
-class FeaturesConfig(_Strict):
+class FeaturesConfig(StrictModel):
     """Frame analysis (one STFT pass) shared by rhythm, tonal, structure and timbre."""
 
     hop_length: int = Field(512, gt=0)
@@ -58,7 +60,7 @@ class FeaturesConfig(_Strict):
     min_section_s: float = Field(6.0, gt=0)
 
 
-class TheoryConfig(_Strict):
+class TheoryConfig(StrictModel):
     """Music-theory interpretation of the MIR features (harmony, rhythm, genre)."""
 
     genre_model: Path | None = Field(
@@ -76,7 +78,7 @@ class TheoryConfig(_Strict):
         return folder.resolve()  # workers may run elsewhere than the driver's working directory
 
 
-class ResourcesConfig(_Strict):
+class ResourcesConfig(StrictModel):
     """Ray resources and fault handling."""
 
     cpus_per_task: float = Field(1.0, gt=0)
@@ -84,7 +86,7 @@ class ResourcesConfig(_Strict):
     crash_retries: int = Field(2, ge=0, description="retries of a task whose worker process died")
 
 
-class OutputConfig(_Strict):
+class OutputConfig(StrictModel):
     """Parquet shard sink."""
 
     rows_per_shard: int = Field(512, ge=1)
@@ -92,7 +94,7 @@ class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
 
 
-class AnalyzeConfig(_Strict):
+class AnalyzeConfig(StrictModel):
     """Everything `ostinato analyze` can be told; see configs/analyze.yaml for the annotated defaults."""
 
     decode: DecodeConfig = DecodeConfig()

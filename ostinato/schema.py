@@ -47,7 +47,8 @@ LOCAL_KEY = pa.struct([("start_s", _f64), ("end_s", _f64), ("key", pa.string()),
                        ("strength", _f32)])
 PROGRESSION = pa.struct([("name", pa.string()), ("start_s", _f64), ("end_s", _f64),
                          ("figures", pa.string())])  # e.g. "I-V-vi-IV"
-CADENCE = pa.struct([("type", pa.string()),  # "perfect_authentic" | "imperfect_authentic" | "plagal" | "half" | "deceptive"
+# type: "perfect_authentic" | "imperfect_authentic" | "plagal" | "half" | "deceptive"
+CADENCE = pa.struct([("type", pa.string()),
                      ("time_s", _f64),  # onset of the cadence's goal chord
                      ("figures", pa.string()),  # e.g. "V7-I"
                      ("phrase_end", pa.bool_())])  # on a downbeat before a section boundary or the end

@@ -7,19 +7,15 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ostinato.config import ResourcesConfig, load_yaml_model
+from ostinato.config import ResourcesConfig, StrictModel, load_yaml_model
 
 #: Segments must halve cleanly this many times (a VAE and a U-Net each downsample by 2 per block).
 FRAME_MULTIPLE = 16
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MelConfig(_Strict):
+class MelConfig(StrictModel):
     """Log-mel spectrogram: ``log(mel power + 1e-5)`` of mono audio resampled to ``sample_rate``."""
 
     sample_rate: int = Field(22050, gt=0, description="Hz; audio is resampled to this rate")
@@ -47,7 +43,7 @@ class MelConfig(_Strict):
         return self.fmax if self.fmax is not None else self.sample_rate / 2
 
 
-class SegmentConfig(_Strict):
+class SegmentConfig(StrictModel):
     """Fixed-length segments: give ``seconds`` (rounded to the nearest multiple of 16 frames) or ``n_frames``."""
 
     seconds: float | None = Field(None, gt=0)
@@ -75,21 +71,21 @@ class SegmentConfig(_Strict):
         return max(1, round(self.hop_s * mel.frame_rate))
 
 
-class SplitConfig(_Strict):
+class SplitConfig(StrictModel):
     """Train/validation split by a hash of the track id."""
 
     val_share: float = Field(0.05, ge=0, le=1)
     seed: int = 0
 
 
-class DatasetOutputConfig(_Strict):
+class DatasetOutputConfig(StrictModel):
     """Parquet shards of segments; each track's segments go into one shard, written when the buffer is full."""
 
     rows_per_shard: int = Field(256, ge=1)
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
 
 
-class DatasetConfig(_Strict):
+class DatasetConfig(StrictModel):
     """Everything `ostinato build-dataset` can be told."""
 
     mel: MelConfig = MelConfig()

@@ -8,20 +8,14 @@ Unknown keys are errors, as in ``ostinato.config``, whose YAML and override help
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from ostinato.config import _apply, _describe, parse_override
-from ostinato.errors import ConfigError
+from ostinato.config import StrictModel, load_yaml_model
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VaeConfig(_Strict):
+class VaeConfig(StrictModel):
     """Shape of the mel autoencoder (diffusers ``AutoencoderKL``); each extra block halves mel bins and frames."""
 
     block_out_channels: tuple[int, ...] = (32, 64, 128)
@@ -34,7 +28,7 @@ class VaeConfig(_Strict):
     )
 
 
-class ConditionerConfig(_Strict):
+class ConditionerConfig(StrictModel):
     """Theory conditioner: chord/roman/function/beat/section frame tokens plus global key/genre/meter tokens."""
 
     dim: int = Field(256, ge=4, description="token width; the U-Net's cross_attention_dim")
@@ -48,7 +42,7 @@ class ConditionerConfig(_Strict):
     )
 
 
-class UNetConfig(_Strict):
+class UNetConfig(StrictModel):
     """Latent U-Net (diffusers ``UNet2DConditionModel``) with cross-attention in every down, mid and up block."""
 
     block_out_channels: tuple[int, ...] = (128, 256, 512)
@@ -57,7 +51,7 @@ class UNetConfig(_Strict):
     norm_num_groups: int = Field(32, ge=1)
 
 
-class DiffusionConfig(_Strict):
+class DiffusionConfig(StrictModel):
     """Training noise schedule (DDPM) and the quantity the U-Net predicts."""
 
     num_train_timesteps: int = Field(1000, ge=10)
@@ -66,7 +60,7 @@ class DiffusionConfig(_Strict):
     snr_gamma: float | None = Field(5.0, gt=0, description="min-SNR loss weighting (Hang et al. 2023); null: off")
 
 
-class OptimConfig(_Strict):
+class OptimConfig(StrictModel):
     """Optimisation of one stage. ``batch_size`` is per worker; the global batch is workers x batch x accum."""
 
     max_steps: int = Field(10000, ge=1, description="optimizer steps")
@@ -81,7 +75,7 @@ class OptimConfig(_Strict):
     gradient_checkpointing: bool = False
 
 
-class RunSettings(_Strict):
+class RunSettings(StrictModel):
     """Ray Train resources, checkpoints and logging."""
 
     num_workers: int = Field(1, ge=1)
@@ -101,7 +95,7 @@ class RunSettings(_Strict):
     )
 
 
-class SamplingConfig(_Strict):
+class SamplingConfig(StrictModel):
     """Defaults for `generate` and `evaluate`."""
 
     steps: int = Field(50, ge=1)
@@ -109,7 +103,7 @@ class SamplingConfig(_Strict):
     scheduler: Literal["ddim", "dpm"] = "ddim"
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     """Everything the two training stages, generation and evaluation can be told."""
 
     vae: VaeConfig = VaeConfig()
@@ -127,20 +121,4 @@ def load_train_config(path: Path | str | None = None, overrides: list[str] | tup
 
     Raises ConfigError naming the offending key for unknown keys, wrong types or out-of-range values.
     """
-    tree: dict[str, Any] = {}
-    if path is not None:
-        try:
-            tree = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections")
-    for text in overrides:
-        _apply(tree, *parse_override(text))
-    try:
-        return TrainConfig.model_validate(tree)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {_describe(err)}" for err in exc.errors())
-        raise ConfigError(f"invalid training configuration: {problems}") from None
+    return load_yaml_model(TrainConfig, path, overrides)
