@@ -229,3 +229,18 @@ def test_final_chord_tells_a_key_from_its_relative():
             profile[(c.root_pc + interval) % 12] += 1.0
     assert estimate_key(chroma=profile, chords=chords).label == "C major"
     assert estimate_key(chroma=profile, chords=chords, final_root_bonus=0.1).label == "A minor"
+
+
+def test_bass_transform_in_blocks_equals_one_transform_of_the_whole():
+    """Blocks with context bound memory on hour-long tracks without changing a single frame."""
+    from ostinato.analysis.librosa_import import librosa
+    from ostinato.analysis.tonal import _low_register_magnitudes
+
+    sr, rng = 22050, np.random.default_rng(3)
+    t = np.arange(sr * 65) / sr
+    y = (0.2 * rng.standard_normal(t.size) + 0.5 * np.sin(2 * np.pi * 55.0 * t)).astype(np.float32)
+    fmin = float(librosa.midi_to_hz(24))
+    whole = np.abs(librosa.vqt(y, sr=sr, hop_length=512, fmin=fmin, n_bins=48, bins_per_octave=12, gamma=0))
+    blocks = _low_register_magnitudes(y, sr=sr, hop_length=512, fmin=fmin, n_bins=48, block_s=20.0)
+    assert blocks.shape == whole.shape
+    np.testing.assert_allclose(blocks, whole, atol=1e-5 * whole.max())

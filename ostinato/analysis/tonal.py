@@ -156,6 +156,7 @@ def estimate_bass_chroma(
     fmin_midi: int = 24,
     n_octaves: int = 4,
     floor: float = 0.3,
+    block_s: float = 120.0,
 ) -> np.ndarray:
     """Pitch class of the lowest sounding note per frame, from a constant-Q transform of the low register.
 
@@ -180,6 +181,10 @@ def estimate_bass_chroma(
         Lowest MIDI note and number of octaves searched.
     floor : float in (0, 1]
         Share of the frame's largest bin a bin needs to count as sounding.
+    block_s : float > 0
+        The transform runs on blocks of this many seconds (plus context), so memory stays bounded on
+        hour-long tracks instead of growing with librosa's resampled copies of the whole signal; long blocks
+        keep the per-call cost of building the filters off ordinary tracks (one block up to two minutes).
 
     Returns
     -------
@@ -190,8 +195,8 @@ def estimate_bass_chroma(
     if y.ndim != 1:
         raise AnalysisError(f"expected a mono signal of shape (n,), got shape {y.shape}.")
     fmin = float(librosa.midi_to_hz(fmin_midi + tuning))
-    spectrum = np.abs(librosa.vqt(y, sr=sr, hop_length=hop_length, fmin=fmin, n_bins=12 * n_octaves,
-                                  bins_per_octave=12, gamma=0))
+    spectrum = _low_register_magnitudes(y, sr=sr, hop_length=hop_length, fmin=fmin, n_bins=12 * n_octaves,
+                                        block_s=block_s)
     frames = spectrum.shape[1] if n_frames is None else n_frames
     out = np.zeros((12, frames))
     spectrum = spectrum[:, :frames]
@@ -204,6 +209,30 @@ def estimate_bass_chroma(
     lowest = np.argmax(sounding, axis=0)
     columns = np.flatnonzero(audible)
     np.add.at(out, ((fmin_midi + lowest[columns]) % 12, columns), spectrum[lowest[columns], columns])
+    return out
+
+
+#: Context on each side of a block of the low-register transform, seconds: longer than the C1 filter (~0.5 s).
+BASS_CONTEXT_S = 1.0
+
+
+def _low_register_magnitudes(
+    y: np.ndarray, *, sr: int, hop_length: int, fmin: float, n_bins: int, block_s: float
+) -> np.ndarray:
+    """|VQT| of shape ``(n_bins, 1 + len(y) // hop_length)``, semitone bins from ``fmin``, computed block by
+    block with ``BASS_CONTEXT_S`` of context so the frames equal one transform of the whole signal."""
+    n_total = 1 + len(y) // hop_length
+    block = max(1, int(block_s * sr / hop_length))
+    context = int(np.ceil(BASS_CONTEXT_S * sr / hop_length))
+    out = np.empty((n_bins, n_total), dtype=np.float32)
+    for first in range(0, n_total, block):
+        last = min(first + block, n_total)
+        lead = min(context, first)
+        start = (first - lead) * hop_length
+        stop = min(len(y), (last + context) * hop_length)
+        part = np.abs(librosa.vqt(y[start:stop], sr=sr, hop_length=hop_length, fmin=fmin, n_bins=n_bins,
+                                  bins_per_octave=12, gamma=0))
+        out[:, first:last] = part[:, lead:lead + last - first]
     return out
 
 
