@@ -74,6 +74,24 @@ class SeparatorActor:
         )
 
 
+@ray.remote(num_cpus=0)
+class ClaimRegistry:
+    """Which input analyses each content hash: the first path to claim a ``track_id`` owns it, so identical
+    files are decoded once however the tasks interleave. Ids finished by earlier runs are owned already; a
+    retried task (its worker died) claims its own id again."""
+
+    def __init__(self, finished_ids: list[str]) -> None:
+        self.owner = dict.fromkeys(finished_ids, "")
+
+    def claim(self, track_id: str, uri: str) -> bool:
+        return self.owner.setdefault(track_id, uri) == uri
+
+
+def _analyse(item: InputFile, config: AnalyzeConfig, claims) -> tuple[stages.Prepared, dict | None]:
+    """``stages.analyse`` with its claims asked of the run's ClaimRegistry actor."""
+    return stages.analyse(item, config, claim=lambda track_id: ray.get(claims.claim.remote(track_id, item.uri)))
+
+
 @dataclass
 class _SeparatorPool:
     actors: list[Any]
@@ -146,7 +164,7 @@ def _open_card(out: str, config: AnalyzeConfig, force: bool) -> dict[str, Any]:
 @dataclass
 class _InFlight:
     item: InputFile
-    stage: str  # "prepare" | "describe"
+    stage: str  # "prepare" | "describe", or "analyse" (all three, without separation)
     refs: tuple = ()
     prepared: stages.Prepared | None = None
 
@@ -215,6 +233,11 @@ class _Driver:
         self.describe = ray.remote(stages.describe).options(
             num_cpus=res.cpus_per_task, max_retries=res.crash_retries
         )
+        # Without separation a track is one task: its waveform never travels through the object store.
+        self.analyse, self.claims = None, None
+        if self.pool is None:
+            self.analyse = ray.remote(_analyse).options(num_cpus=res.cpus_per_task, max_retries=res.crash_retries)
+            self.claims = ClaimRegistry.remote(sorted(known_ids))
         self.config_ref = ray.put(config)
         self.window = res.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         self.claimed = set(known_ids)
@@ -234,12 +257,23 @@ class _Driver:
             self.sink.flush_if_due()
             for ref in ready:
                 job = self.in_flight.pop(ref)
-                if job.stage == "prepare":
+                if job.stage == "analyse":
+                    self._after_analyse(job, ref)
+                elif job.stage == "prepare":
                     self._after_prepare(job, ref)
                 else:
                     self._after_describe(job, ref)
+        # Copies whose original emitted no row under their id (it failed before hashing) become aliases.
+        for track_id, paths in self.waiting_duplicates.items():
+            for path in paths:
+                self.sink.add_duplicate(track_id, path)
+        self.waiting_duplicates.clear()
 
     def _submit(self, item: InputFile) -> None:
+        if self.analyse is not None:
+            ref = self.analyse.remote(item, self.config_ref, self.claims)
+            self.in_flight[ref] = _InFlight(item, "analyse")
+            return
         model_sr = self.pool.samplerate if self.pool else None
         refs = self.prepare.remote(item, self.config_ref, model_sr=model_sr)
         self.in_flight[refs[0]] = _InFlight(item, "prepare", refs)
@@ -270,6 +304,25 @@ class _Driver:
         row_ref = self.describe.remote(prepared, audio_ref, config=self.config_ref, stems=stems_ref)
         self.in_flight[row_ref] = _InFlight(job.item, "describe", prepared=prepared)
 
+    def _after_analyse(self, job: _InFlight, ref) -> None:
+        try:
+            prepared, row = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            self._fail(job, "decode", exc)
+            return
+        job.prepared = prepared
+        if prepared.duplicate:
+            if prepared.track_id in self.claimed:  # its row is written (this run or an earlier one)
+                self.sink.add_duplicate(prepared.track_id, prepared.uri)
+            else:  # its original is still in flight: listed in that row's other_paths
+                self.waiting_duplicates.setdefault(prepared.track_id, []).append(prepared.uri)
+            self.progress.record_duplicate()
+        elif row is None:
+            self._emit(rows.error_row(self._claim(prepared), prepared.error, seconds=prepared.seconds,
+                                      context=self.context))
+        else:
+            self._emit(row)
+
     def _after_describe(self, job: _InFlight, ref) -> None:
         try:
             self._emit(ray.get(ref))
@@ -291,6 +344,7 @@ class _Driver:
                                   context=self.context))
 
     def _emit(self, row: dict[str, Any]) -> None:
+        self.claimed.add(row["track_id"])
         row["other_paths"] = [*row.get("other_paths", []), *self.waiting_duplicates.pop(row["track_id"], [])]
         self.sink.add(row)
         self.progress.record_row(row)

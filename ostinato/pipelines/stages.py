@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ class Prepared:
     error: tuple[str, str] | None = None
     node: str = field(default_factory=rows.node_name)
     source_kind: str = "audio"  # "symbolic" for scores, which skip decoding and separation
+    duplicate: bool = False  # another input with the same bytes is (or was) analysed: not decoded
 
     @property
     def ok(self) -> bool:
@@ -106,16 +108,24 @@ def _maybe_crash(uri: str) -> None:
 
 
 def prepare(
-    item: InputFile, config: AnalyzeConfig, *, model_sr: int | None = None
+    item: InputFile,
+    config: AnalyzeConfig,
+    *,
+    model_sr: int | None = None,
+    claim: Callable[[str], bool] | None = None,
 ) -> tuple[Prepared, DecodedAudio | None, DecodedAudio | None]:
     """Identify and decode one input.
 
     Returns the Prepared record, the mono waveform at the analysis rate (``decode.sample_rate``; loudness is
     metered on the stereo stream as it decodes, so no stereo copy is ever held), and, when ``model_sr`` is
     given, a stereo waveform at that rate for the separator. Waveforms are None when the input failed.
+    ``claim(track_id)``, when given, is asked before decoding; False marks the input a duplicate, not decoded.
     """
     prepared = identify(item, config)
     if not prepared.ok:
+        return prepared, None, None
+    if claim is not None and not claim(prepared.track_id):
+        prepared.duplicate = True
         return prepared, None, None
     if is_symbolic(item.uri):  # a score is parsed where it is described; nothing to decode
         prepared.source_kind = "symbolic"
@@ -152,6 +162,18 @@ def prepare(
     finally:
         prepared.seconds["decode"] = time.perf_counter() - start
     return prepared, audio, model_audio
+
+
+def analyse(
+    item: InputFile, config: AnalyzeConfig, *, claim: Callable[[str], bool] | None = None
+) -> tuple[Prepared, dict | None]:
+    """Identify, decode and describe one input in this process (the path without separation, so the
+    waveform never leaves the process that decoded it). The row is None for duplicates and failed inputs,
+    whose Prepared says which."""
+    prepared, audio, _ = prepare(item, config, claim=claim)
+    if not prepared.ok or prepared.duplicate:
+        return prepared, None
+    return prepared, describe(prepared, audio, config=config)
 
 
 def describe(
