@@ -103,3 +103,15 @@ def tiny_model(diffusion_trainset, tmp_path_factory):
         return train_tiny_model(diffusion_trainset, tmp_path_factory.mktemp("tiny-model"))
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Torch on one thread for the test: tiny convolutions run several times slower with two contending
+    OpenMP threads on a shared 2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,14 +17,7 @@ from ostinato.errors import ConfigError
 TINY_VAE = VaeConfig(block_out_channels=(8, 16), norm_num_groups=4)
 TINY_UNET = UNetConfig(block_out_channels=(16, 32), layers_per_block=1, attention_head_dim=8, norm_num_groups=4)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions run ~10x slower with two contending OpenMP threads on a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def random_conditions(batch: int, n_frames: int, *, seed: int = 0) -> dict[str, torch.Tensor]:

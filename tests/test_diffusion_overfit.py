@@ -10,14 +10,8 @@ from ostinato.datasets.loader import SegmentDataset
 from ostinato.diffusion.conditioner import condition_tensors
 from ostinato.diffusion.sampling import TheoryDiffusionPipeline
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions run several times slower with two contending OpenMP threads on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 def test_overfitted_model_regenerates_each_segment_from_its_conditions(tiny_model, diffusion_trainset):
     assert sum(tiny_model.losses[-20:]) / 20 < 0.5 * sum(tiny_model.losses[:20]) / 20

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from ostinato.cli import app
@@ -18,14 +17,7 @@ from ostinato.diffusion.generate import row_conditions
 
 SR, HOP = 22050, 512
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions run several times slower with two contending OpenMP threads on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _truth_row(truth) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -17,15 +16,8 @@ from ostinato.errors import OstinatoError
 
 FRAME_RATE = 31.25  # the tiny training set: 8 kHz, hop 256
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions run several times slower with two contending OpenMP threads on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 def _conditions(request: GenerationRequest, seconds: float = 8.192):
     n_frames = int(seconds * FRAME_RATE)
