@@ -25,7 +25,8 @@ def _sequential(features: str, out: str, config) -> float:
     from ostinato.datasets.build import build_track
     from ostinato.datasets.shards import SegmentWriter
     from ostinato.datasets.split import split_of
-    from ostinato.pipelines.build_dataset import iter_rows, tracks_dataset
+    from ostinato.pipelines.build_dataset import iter_rows
+    from ostinato.schema import tracks_dataset
 
     start = time.perf_counter()
     writer = SegmentWriter(out, run_id="sequential", rows_per_shard=config.output.rows_per_shard)

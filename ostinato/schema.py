@@ -182,3 +182,21 @@ def check_readable(schema: pa.Schema) -> None:
         raise SchemaError(
             f"shards use schema version {found}, newer than this ostinato's {SCHEMA_VERSION}; upgrade ostinato"
         )
+
+
+def tracks_dataset(location: str):
+    """The ``tracks`` shards of an analysis output (local folder or URI) as a ``pyarrow.dataset.Dataset``,
+    checked for a readable schema version; OstinatoError when ``location`` holds no such shards."""
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    from ostinato.errors import OstinatoError
+    from ostinato.storage import resolve
+
+    fs, root = resolve(location)
+    folder = f"{root}/{TRACKS_DIR}"
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        raise OstinatoError(f"{location} is not an ostinato analyze output: it has no {TRACKS_DIR}/ folder")
+    dataset = pads.dataset(folder, filesystem=fs, format="parquet")
+    check_readable(dataset.schema)
+    return dataset

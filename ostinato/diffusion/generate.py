@@ -155,7 +155,7 @@ def features_row(features: str | Path, track_id: str) -> dict[str, Any]:
     import pyarrow.dataset as pads
 
     from ostinato import schema
-    from ostinato.pipelines.build_dataset import tracks_dataset
+    from ostinato.schema import tracks_dataset
 
     dataset = tracks_dataset(str(features))
     rows = dataset.to_table(

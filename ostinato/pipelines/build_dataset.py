@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 import ray
 from rich.console import Console
 from rich.table import Table
@@ -43,7 +42,6 @@ from ostinato.errors import OstinatoError
 from ostinato.pipelines.analyze import _failure, connect
 from ostinato.pipelines.progress import RunProgress, RunSummary
 from ostinato.pipelines.resume import output_uri
-from ostinato.storage import resolve
 
 
 @dataclass
@@ -71,17 +69,6 @@ class BuildSummary:
             "wall_s": round(self.wall_s, 2), "error_reasons": dict(self.error_reasons.most_common(20)),
             "failed": [list(f) for f in self.failed], "shards_written": len(self.shards),
         }
-
-
-def tracks_dataset(features: str) -> pads.Dataset:
-    """The ``tracks`` shards of an analysis output; OstinatoError when ``features`` is not one."""
-    fs, root = resolve(features)
-    folder = f"{root}/{schema.TRACKS_DIR}"
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        raise OstinatoError(f"{features} is not an ostinato analyze output: it has no {schema.TRACKS_DIR}/ folder")
-    ds = pads.dataset(folder, filesystem=fs, format="parquet")
-    schema.check_readable(ds.schema)
-    return ds
 
 
 _OK = pads.field("status") == schema.STATUS_OK
@@ -143,7 +130,7 @@ def run_build_dataset(
 ) -> BuildSummary:
     """Build (or finish) the training set ``out`` from the analysis output ``features``; see the module doc."""
     features, out = output_uri(features), output_uri(out)
-    ds = tracks_dataset(features)
+    ds = schema.tracks_dataset(features)
     paths = ok_paths(ds)
     raw_card = _open_card(out, features, config, force)
     done = written_track_ids(out) & paths.keys()

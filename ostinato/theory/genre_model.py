@@ -273,18 +273,13 @@ def read_feature_rows(features: str, *, columns: Sequence[str] | None = None) ->
     GenreModelError
         If there are no track shards there.
     """
-    import pyarrow.dataset as pads
-    import pyarrow.fs as pafs
-
     from ostinato import schema
-    from ostinato.storage import resolve
 
-    fs, root = resolve(features)
-    folder = f"{root}/{schema.TRACKS_DIR}"
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        raise GenreModelError(f"{features} holds no {schema.TRACKS_DIR}/ shards; run `ostinato analyze` first")
-    dataset = pads.dataset(folder, filesystem=fs, format="parquet")
-    schema.check_readable(dataset.schema)
+    try:
+        dataset = schema.tracks_dataset(features)
+    except OstinatoError:
+        message = f"{features} holds no {schema.TRACKS_DIR}/ shards; run `ostinato analyze` first"
+        raise GenreModelError(message) from None
     return dataset.to_table(columns=list(columns) if columns else None).to_pylist()
 
 
