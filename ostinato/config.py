@@ -58,6 +58,9 @@ class FeaturesConfig(StrictModel):
     n_mfcc: int = Field(20, gt=0)
     block_s: float = Field(30.0, gt=1, description="STFT block length; bounds memory on long files")
     min_section_s: float = Field(6.0, gt=0)
+    beat_tracker: Literal["rnn", "dsp"] = Field(
+        "rnn", description="rnn: madmom's pretrained beat network (CC BY-NC-SA weights); dsp: onset autocorrelation"
+    )
 
 
 class TheoryConfig(StrictModel):

@@ -115,3 +115,9 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(params=["rnn", "dsp"])
+def beat_tracker(request) -> str:
+    """Each beat tracker of ``features.beat_tracker``: the pretrained network and the onset-envelope DSP."""
+    return request.param

@@ -4,16 +4,16 @@ import mir_eval
 import numpy as np
 import pytest
 
-from ostinato.analysis.rhythm import BeatTrack, detect_onsets, track_beats
+from ostinato.analysis.rhythm import BeatTrack, detect_onsets
 from ostinato.analysis.spectral import compute_frame_features
 from ostinato.testing import grooves
+from ostinato.testing.beats import track_with
 
 SR = 22050
 
 
-def _track(y: np.ndarray) -> BeatTrack:
-    f = compute_frame_features(y, sr=SR)
-    return track_beats(onset_envelope=f.onset_envelope, sr=SR, hop_length=f.hop_length, rms=f.rms, chroma=f.chroma)
+def _track(y: np.ndarray, beat_tracker: str) -> BeatTrack:
+    return track_with(y, SR, beat_tracker)
 
 
 def _beat_f(found: np.ndarray, truth: np.ndarray) -> float:
@@ -25,11 +25,11 @@ def _beat_f(found: np.ndarray, truth: np.ndarray) -> float:
     ("meter", "bpm"),
     [("2/4", 100), ("3/4", 110), ("4/4", 120), ("6/8", 66), ("6/8", 80), ("12/8", 60), ("12/8", 70)],
 )
-def test_time_signature_of_synthetic_grooves(meter, bpm):
+def test_time_signature_of_synthetic_grooves(meter, bpm, beat_tracker):
     # 6/8 at 66 and 12/8 at 60 make the tracker follow the eighths (198 and 180 BPM); 6/8 at 80 makes it
     # follow the dotted quarters: both must come out as the compound meter counted in dotted quarters.
     g = grooves.meter_groove(meter, bpm=bpm, bars=16 if meter == "2/4" else 10, sr=SR)
-    bt = _track(g.y)
+    bt = _track(g.y, beat_tracker)
     assert bt.meter == meter
     assert bt.tempo_bpm == pytest.approx(bpm, rel=0.02)
     assert bt.beats_per_bar == grooves.METERS[meter][0]
@@ -41,27 +41,27 @@ def test_time_signature_of_synthetic_grooves(meter, bpm):
 
 
 @pytest.mark.parametrize(("bpm", "attack_s"), [(72, 0.2), (100, 0.3), (130, 0.2)])
-def test_soft_pads_after_five_seconds_of_silence(bpm, attack_s):
+def test_soft_pads_after_five_seconds_of_silence(bpm, attack_s, beat_tracker):
     # librosa.beat.beat_track on the same signal puts its beats in the silence (F ~ 0.03) and its beats are
     # late by the attack; here tempo, phase and the start of the music must all be right.
     g = grooves.soft_pad_groove(bpm=bpm, beats=32, sr=SR, attack_s=attack_s, lead_silence_s=5.0)
-    bt = _track(g.y)
+    bt = _track(g.y, beat_tracker)
     assert bt.tempo_bpm == pytest.approx(bpm, rel=0.02)
     assert bt.beat_times[0] > 4.9
     assert _beat_f(bt.beat_times, g.beat_times) >= 0.9
 
 
 @pytest.mark.parametrize("soft", [False, True])
-def test_groove_after_silence(soft):
+def test_groove_after_silence(soft, beat_tracker):
     g = grooves.with_leading_silence(grooves.meter_groove("3/4", bpm=90, bars=10, sr=SR, soft=soft), 5.0)
-    bt = _track(g.y)
+    bt = _track(g.y, beat_tracker)
     assert bt.meter == "3/4" and bt.tempo_bpm == pytest.approx(90, rel=0.02)
     assert _beat_f(bt.beat_times, g.beat_times) >= 0.9
 
 
-def test_swing_is_not_mistaken_for_a_compound_meter():
+def test_swing_is_not_mistaken_for_a_compound_meter(beat_tracker):
     g = grooves.swing_groove(bpm=120, bars=10, sr=SR, ratio=2.0)
-    bt = _track(g.y)
+    bt = _track(g.y, beat_tracker)
     assert not bt.meter.endswith("/8")
     assert bt.tempo_bpm == pytest.approx(120, rel=0.02)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ostinato.analysis.beat_rnn import rnn_beat_times
 from ostinato.analysis.loudness import Loudness, measure_loudness
 from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
@@ -65,6 +66,7 @@ def describe_track(
     loudness: Loudness | None = None,
     chord_vocabulary: str = "sevenths",
     chord_self_transition: float = 0.3,
+    beat_tracker: str = "rnn",
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
@@ -72,7 +74,8 @@ def describe_track(
     is used for key and chords when given; chords are named from ``chord_vocabulary`` (see
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
-    bench/theory.py). ``loudness``, when already metered (e.g. on the stereo stream
+    bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
+    envelope alone, no pretrained weights). ``loudness``, when already metered (e.g. on the stereo stream
     while decoding to mono), is taken as is instead of being measured on ``y``.
     """
     y = np.atleast_2d(y)
@@ -85,8 +88,15 @@ def describe_track(
     frames: FrameFeatures = compute_frame_features(
         mono, sr=sr, hop_length=hop_length, n_fft=n_fft, n_mfcc=n_mfcc, block_seconds=block_s, tuning=tuning
     )
+    tracked = None
+    if beat_tracker == "rnn":
+        tracked, _ = rnn_beat_times(
+            mono, sr=sr, onset_envelope=frames.onset_envelope, hop_length=hop_length, rms=frames.rms,
+            chroma=frames.chroma,
+        )
     beats = track_beats(
-        onset_envelope=frames.onset_envelope, sr=sr, hop_length=hop_length, rms=frames.rms, chroma=frames.chroma
+        onset_envelope=frames.onset_envelope, sr=sr, hop_length=hop_length, rms=frames.rms, chroma=frames.chroma,
+        beat_times=tracked,
     )
     chroma = frames.chroma
     if harmonic_chroma is not None:

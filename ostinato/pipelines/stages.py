@@ -207,6 +207,7 @@ def describe(
             min_section_s=features.min_section_s,
             harmonic_chroma=stems.analysis.harmonic_chroma if stems is not None else None,
             loudness=prepared.loudness,
+            beat_tracker=features.beat_tracker,
         )
     except (AnalysisError, ValueError, FloatingPointError) as exc:
         seconds["describe"] = time.perf_counter() - start
