@@ -338,6 +338,10 @@ def _chord_wcsr(human: list[HumanChord], beat_s: float, chords) -> float:
     return float(mir_eval.chord.weighted_accuracy(mir_eval.chord.majmin(ref_l, est_l), durations))
 
 
+#: describe_track options of the run (``--dsp`` selects the methods without pretrained models).
+DESCRIBE_OPTIONS: dict[str, str] = {}
+
+
 def audio_scores(score, human: list[HumanChord], bpm: float) -> dict[str, float]:
     """Ours (describe_track + harmony stage) and the librosa baseline on the rendered chorale."""
     import mir_eval
@@ -348,7 +352,7 @@ def audio_scores(score, human: list[HumanChord], bpm: float) -> dict[str, float]
     beat_s = 60.0 / bpm
     y = render(score, bpm)
     t0 = time.perf_counter()
-    description = describe_track(y, sr=SR)
+    description = describe_track(y, sr=SR, **DESCRIBE_OPTIONS)
     t1 = time.perf_counter()
     harmony = harmony_of(description)
     t2 = time.perf_counter()
@@ -433,7 +437,7 @@ def _warm_up() -> None:
 
     number, path = _analyses()[-1]
     score, _ = load_chorale(number, bpm=90.0)
-    harmony_of(describe_track(render(score, 90.0), sr=SR))
+    harmony_of(describe_track(render(score, 90.0), sr=SR, **DESCRIBE_OPTIONS))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,7 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chorales", type=int, default=6, help="how many chorales (from Riemenschneider 1)")
     parser.add_argument("--all", action="store_true", help="every chorale with a human analysis (20)")
     parser.add_argument("--json", default=str(HERE / "results" / "theory.json"))
+    parser.add_argument("--dsp", action="store_true",
+                        help="beats, key and chord chroma without pretrained models (features.*=dsp/profile)")
     args = parser.parse_args(argv)
+    if args.dsp:
+        DESCRIBE_OPTIONS.update(beat_tracker="dsp", key_estimator="profile", chord_chroma="dsp")
     analyses = _analyses()
     if not analyses:
         print("music21's corpus has no bach/choraleAnalyses/*.rntxt here", file=sys.stderr)

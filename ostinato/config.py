@@ -61,6 +61,12 @@ class FeaturesConfig(StrictModel):
     beat_tracker: Literal["rnn", "dsp"] = Field(
         "rnn", description="rnn: madmom's pretrained beat network (CC BY-NC-SA weights); dsp: onset autocorrelation"
     )
+    key_estimator: Literal["essentia", "profile"] = Field(
+        "essentia", description="essentia: KeyExtractor (HPCP, 'bgate' profile); profile: chroma + chord tones"
+    )
+    chord_chroma: Literal["deep", "dsp"] = Field(
+        "deep", description="deep: madmom's deep chroma network (CC BY-NC-SA weights); dsp: spectral chroma"
+    )
 
 
 class TheoryConfig(StrictModel):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ostinato.analysis.beat_rnn import rnn_beat_times
+from ostinato.analysis.deep_chroma import NO_CHORD_PEAK, deep_chroma
+from ostinato.analysis.deep_chroma import on_frames as deep_chroma_on_frames
 from ostinato.analysis.loudness import Loudness, measure_loudness
 from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
@@ -20,8 +22,10 @@ from ostinato.analysis.timbre import TimbreSummary, summarize_timbre
 from ostinato.analysis.tonal import (
     ChordSegment,
     KeyEstimate,
+    add_sevenths,
     estimate_bass_chroma,
     estimate_key,
+    estimate_key_essentia,
     estimate_tuning,
     recognize_chords,
 )
@@ -67,6 +71,8 @@ def describe_track(
     chord_vocabulary: str = "sevenths",
     chord_self_transition: float = 0.3,
     beat_tracker: str = "rnn",
+    key_estimator: str = "essentia",
+    chord_chroma: str = "deep",
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
@@ -75,8 +81,12 @@ def describe_track(
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
-    envelope alone, no pretrained weights). ``loudness``, when already metered (e.g. on the stereo stream
-    while decoding to mono), is taken as is instead of being measured on ``y``.
+    envelope alone, no pretrained weights); ``key_estimator`` is ``"essentia"`` (``tonal.estimate_key_essentia``
+    on the mix) or ``"profile"`` (``tonal.estimate_key`` on the chroma used for chords); ``chord_chroma`` is
+    ``"deep"`` (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames'
+    spectral chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``,
+    when already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
+    measured on ``y``.
     """
     y = np.atleast_2d(y)
     duration = y.shape[-1] / sr
@@ -98,16 +108,25 @@ def describe_track(
         onset_envelope=frames.onset_envelope, sr=sr, hop_length=hop_length, rms=frames.rms, chroma=frames.chroma,
         beat_times=tracked,
     )
-    chroma = frames.chroma
+    chroma, partials, min_peak = frames.chroma, True, 0.0
     if harmonic_chroma is not None:
         n = min(chroma.shape[1], harmonic_chroma.shape[1])
         chroma = harmonic_chroma[:, :n]
+    elif chord_chroma == "deep":
+        chroma, partials = deep_chroma_on_frames(deep_chroma(mono, sr=sr), frames.times), False
+        min_peak = NO_CHORD_PEAK
     bass = estimate_bass_chroma(mono, sr=sr, hop_length=hop_length, n_frames=chroma.shape[1], tuning=tuning)
     chords = recognize_chords(
         chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times,
-        vocabulary=chord_vocabulary, self_transition=chord_self_transition, bass_chroma=bass,
+        vocabulary=chord_vocabulary, self_transition=chord_self_transition, bass_chroma=bass, partials=partials,
+        min_peak=min_peak,
     )
-    key = estimate_key(chroma=chroma, chords=chords)
+    if not partials and chord_vocabulary == "sevenths":
+        chords = add_sevenths(chords, chroma=frames.chroma, frame_times=frames.times)
+    if key_estimator == "essentia":
+        key = estimate_key_essentia(mono, sr=sr)
+    else:
+        key = estimate_key(chroma=chroma, chords=chords)
     sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)
     return TrackDescription(
         duration_s=duration,

@@ -133,7 +133,7 @@ def track_beats(
         if tempo <= 0:
             return BeatTrack(0.0, 0.0, empty, empty, 4, "4/4", 0.0)
     else:
-        tempo, confidence = _estimate_tempo(env, fps=fps, start_bpm=start_bpm)
+        tempo, confidence = envelope_tempo(env, fps=fps, start_bpm=start_bpm)
         if tempo <= 0:
             return BeatTrack(0.0, 0.0, empty, empty, 4, "4/4", 0.0)
         _, frames = librosa.beat.beat_track(
@@ -278,7 +278,7 @@ def peak_near(acf: np.ndarray, lag: float, radius: float) -> tuple[float, float]
     return i + float(np.clip(shift, -0.5, 0.5)), float(b)
 
 
-def _estimate_tempo(env: np.ndarray, *, fps: float, start_bpm: float) -> tuple[float, float]:
+def envelope_tempo(env: np.ndarray, *, fps: float, start_bpm: float) -> tuple[float, float]:
     """Global tempo (BPM) and its confidence in [0, 1]; (0, 0) when there is no pulse."""
     min_lag, max_lag = int(np.floor(60 * fps / MAX_BPM)), int(np.ceil(60 * fps / MIN_BPM))
     if len(env) < 2 * max_lag or np.ptp(env) <= 0:

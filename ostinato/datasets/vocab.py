@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ostinato.errors import OstinatoError
+from ostinato.theory.pitch import PITCH_CLASSES
 
 #: Bumped whenever a token is added, removed or moved in any vocabulary.
 VOCAB_VERSION = 1
@@ -27,8 +28,8 @@ VOCAB_VERSION = 1
 NONE = "<none>"
 OTHER = "<other>"
 
-#: Pitch-class names, C = 0, spelled as the analysis spells tonics and chord roots.
-PITCH_CLASS_NAMES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+#: Pitch-class names, C = 0, as the analysis spells chord roots (``theory.pitch``).
+PITCH_CLASS_NAMES: tuple[str, ...] = PITCH_CLASSES
 
 
 class VocabError(OstinatoError):

@@ -146,6 +146,10 @@ def _check_models(config: AnalyzeConfig) -> None:
         from ostinato.analysis.beat_rnn import load_beat_network
 
         load_beat_network()
+    if config.features.chord_chroma == "deep":
+        from ostinato.analysis.deep_chroma import load_chroma_network
+
+        load_chroma_network()
 
 
 def _packages() -> dict[str, str]:

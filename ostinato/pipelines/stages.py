@@ -208,6 +208,8 @@ def describe(
             harmonic_chroma=stems.analysis.harmonic_chroma if stems is not None else None,
             loudness=prepared.loudness,
             beat_tracker=features.beat_tracker,
+            key_estimator=features.key_estimator,
+            chord_chroma=features.chord_chroma,
         )
     except (AnalysisError, ValueError, FloatingPointError) as exc:
         seconds["describe"] = time.perf_counter() - start

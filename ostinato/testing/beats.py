@@ -14,8 +14,9 @@ def track_with(y: np.ndarray, sr: int, beat_tracker: str) -> BeatTrack:
     f = compute_frame_features(y, sr=sr)
     tracked = None
     if beat_tracker == "rnn":
-        tracked = rnn_beat_times(y, sr=sr, onset_envelope=f.onset_envelope, hop_length=f.hop_length, rms=f.rms, chroma=f.chroma
-        )[0]
+        tracked, _ = rnn_beat_times(
+            y, sr=sr, onset_envelope=f.onset_envelope, hop_length=f.hop_length, rms=f.rms, chroma=f.chroma
+        )
     return track_beats(
         onset_envelope=f.onset_envelope, sr=sr, hop_length=f.hop_length, rms=f.rms, chroma=f.chroma,
         beat_times=tracked,

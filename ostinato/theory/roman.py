@@ -75,6 +75,7 @@ from music21 import roman as m21roman
 
 from ostinato.errors import AnalysisError
 from ostinato.testing.synth import CHORD_INTERVALS
+from ostinato.theory.pitch import KEY_TONICS, music21_name, tonic_name
 
 #: Chord qualities understood here (``"N"`` is no chord); the same names as the MIR chord stage.
 QUALITIES: tuple[str, ...] = (*CHORD_INTERVALS, "N")
@@ -90,10 +91,9 @@ KINDS: tuple[str, ...] = ("diatonic", "secondary", "borrowed", "chromatic", "non
 _ROOT_INTERVALS: tuple[str, ...] = ("P1", "m2", "M2", "m3", "M3", "P4", "A4", "P5", "m6", "M6", "m7", "M7")
 _DEGREE_OF_SEMITONES: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7)
 
-#: Conventional spelling of each tonic pitch class (music21 names, ``-`` = flat).
+#: Conventional spelling of each tonic pitch class, music21 names (``-`` = flat), from ``theory.pitch``.
 _TONIC_NAMES: dict[str, tuple[str, ...]] = {
-    "major": ("C", "D-", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B"),
-    "minor": ("C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B"),
+    mode: tuple(music21_name(n) for n in names) for mode, names in KEY_TONICS.items()
 }
 
 #: Pitch classes above the tonic counted as diatonic: major scale; natural minor + raised 6th and 7th.
@@ -264,7 +264,7 @@ def key_label(tonic_pc: int, mode: str) -> str:
 
 def tonic_spelling(tonic_pc: int, mode: str) -> str:
     """Conventional tonic name for the mode, Harte style: ``"Eb"``, ``"C#"``."""
-    return _TONIC_NAMES[mode][_check_key(tonic_pc, mode)].replace("-", "b")
+    return tonic_name(_check_key(tonic_pc, mode), mode)
 
 
 def _key_at(regions: Sequence[KeyRegionLike], t: float, tonic_pc: int, mode: str) -> tuple[int, str]:
