@@ -21,17 +21,15 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import scipy.fft
 import soxr
 
 from ostinato.analysis.madmom_import import import_madmom
+from ostinato.analysis.madmom_spectrogram import FEATURE_SR, filterbank, log_spectrogram
 from ostinato.analysis.rhythm import autocorrelation, envelope_tempo, peak_near, track_beats
 from ostinato.errors import AnalysisError
 
 #: The option that selects a beat tracker without pretrained weights, named in errors.
 DSP_OPTION = "features.beat_tracker=dsp"
-#: Sample rate the features are computed at, Hz (the 44.1 kHz geometry at half the rate).
-FEATURE_SR = 22050
 #: Frames per second of the activation (madmom's).
 FPS = 100.0
 #: madmom's frame sizes at 44.1 kHz and bands per octave of its beat features.
@@ -90,18 +88,13 @@ def _lstm_from_madmom(layer) -> _Lstm:
 def load_beat_network() -> _BeatNetwork:
     """madmom's offline beat network NETWORK_INDEX and its filterbanks, read once per process."""
     import_madmom(DSP_OPTION)
-    from madmom.audio.filters import LogarithmicFilterbank
-    from madmom.audio.stft import fft_frequencies
     from madmom.ml.nn import NeuralNetwork
     from madmom.models import BEATS_BLSTM
 
     net = NeuralNetwork.load(BEATS_BLSTM[NETWORK_INDEX])
     *recurrent, output = net.layers
-    banks = []
-    for size in FRAME_SIZES_44K:
-        bank = LogarithmicFilterbank(fft_frequencies(size // 2, 44100), num_bands=BANDS_PER_OCTAVE, fmin=30,
-                                     fmax=17000, norm_filters=True)
-        banks.append(np.asarray(bank, dtype=np.float32)[: size // 4])  # bins below 11 025 Hz
+    banks = [filterbank(size, num_bands=BANDS_PER_OCTAVE, fmin=30, fmax=17000, norm_filters=True)
+             for size in FRAME_SIZES_44K]
     return _BeatNetwork(
         layers=tuple((_lstm_from_madmom(b.fwd_layer), _lstm_from_madmom(b.bwd_layer)) for b in recurrent),
         out_weights=np.asarray(output.weights, dtype=np.float32),
@@ -110,36 +103,13 @@ def load_beat_network() -> _BeatNetwork:
     )
 
 
-def frame_signal(y: np.ndarray, size: int, hop: float) -> np.ndarray:
-    """Frames of ``size`` samples centred on ``int(i * hop)``, zero-padded at the edges (madmom's framing).
-
-    Returns (n_frames, size) with n_frames = ceil(len(y) / hop). A hop of a whole number of samples, or of
-    a half (220.5 at 22 050 Hz and 100 fps), is taken as strided views without copying the signal.
-    """
-    n = int(np.ceil(len(y) / hop))
-    padded = np.concatenate([np.zeros(size // 2, np.float32), y, np.zeros(size + int(2 * hop) + 2, np.float32)])
-    starts = (np.arange(n) * hop).astype(np.int64)
-    period = 2 if hop * 2 == int(hop * 2) and hop != int(hop) else 1
-    if hop * period != int(hop * period):
-        return padded[starts[:, None] + np.arange(size)[None, :]]
-    step = int(hop * period)
-    out = np.empty((n, size), dtype=np.float32)
-    for phase in range(period):
-        count = len(range(phase, n, period))
-        view = np.lib.stride_tricks.sliding_window_view(padded[starts[phase]:], size)[::step][:count]
-        out[phase::period] = view
-    return out
-
-
-def _log_filtered_with_diff(y: np.ndarray, size: int, bank: np.ndarray) -> np.ndarray:
-    """madmom's ``log10(1 + filtered |STFT|)`` and its positive difference side by side: (n_frames, 2 * n_bands)."""
+def _log_filtered_with_diff(y: np.ndarray, frame_44k: int, bank: np.ndarray) -> np.ndarray:
+    """madmom's log-filtered spectrogram and its positive difference side by side: (n_frames, 2 * n_bands)."""
     hop = FEATURE_SR / FPS
-    window = np.hanning(size).astype(np.float32)
-    # Twice the magnitude: a half-length window at half the rate sums to half (sinusoids read as at 44.1 kHz).
-    mag = 2.0 * np.abs(scipy.fft.rfft(frame_signal(y, size, hop) * window, axis=1)[:, : size // 2])
-    spec = np.log10(1.0 + mag @ bank)
-    # madmom's diff_ratio 0.5: the lag is where the window rises above half its peak, in frames (>= 1).
-    lag = max(1, int(round((size / 2 - np.argmax(window > 0.5)) / hop)))
+    spec = log_spectrogram(y, frame_44k, hop, bank)
+    # madmom's diff_ratio 0.5: the lag from where the Hann window rises above half (a quarter frame) to its
+    # centre, in frames (>= 1): 1, 1 and 2 for the three frame sizes.
+    lag = max(1, int(round(frame_44k / 4 / (hop * 2))))
     diff = np.zeros_like(spec)
     diff[lag:] = np.maximum(spec[lag:] - spec[:-lag], 0.0)
     return np.hstack([spec, diff])
@@ -152,7 +122,7 @@ def beat_features(y: np.ndarray, *, sr: int) -> np.ndarray:
         y = soxr.resample(y, sr, FEATURE_SR).astype(np.float32)
     net = load_beat_network()
     sizes = zip(FRAME_SIZES_44K, net.filterbanks, strict=True)
-    parts = [_log_filtered_with_diff(y, size // 2, bank) for size, bank in sizes]
+    parts = [_log_filtered_with_diff(y, size, bank) for size, bank in sizes]
     n = min(len(p) for p in parts)
     return np.hstack([p[:n] for p in parts])
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from ostinato.analysis.beat_rnn import FEATURE_SR, frame_signal
 from ostinato.analysis.madmom_import import import_madmom
+from ostinato.analysis.madmom_spectrogram import FEATURE_SR, filterbank, log_spectrogram
 
 #: The option that selects the spectral chroma, named in errors.
 DSP_OPTION = "features.chord_chroma=dsp"
@@ -45,16 +45,13 @@ class _ChromaNetwork:
 def load_chroma_network() -> _ChromaNetwork:
     """madmom's deep chroma network and its filterbank, read once per process."""
     import_madmom(DSP_OPTION)
-    from madmom.audio.filters import LogarithmicFilterbank
-    from madmom.audio.stft import fft_frequencies
     from madmom.ml.nn import NeuralNetwork
     from madmom.models import CHROMA_DNN
 
     net = NeuralNetwork.load(CHROMA_DNN[0])
-    bank = LogarithmicFilterbank(fft_frequencies(FRAME_44K // 2, 44100), num_bands=24, fmin=65, fmax=2100,
-                                 unique_filters=True, norm_filters=True)
+    bank = filterbank(FRAME_44K, num_bands=24, fmin=65, fmax=2100, unique_filters=True, norm_filters=True)
     layers = tuple((np.asarray(layer.weights, np.float32), np.asarray(layer.bias, np.float32)) for layer in net.layers)
-    return _ChromaNetwork(layers=layers, filterbank=np.asarray(bank, dtype=np.float32)[: FRAME_44K // 4])
+    return _ChromaNetwork(layers=layers, filterbank=bank)
 
 
 def deep_chroma(y: np.ndarray, *, sr: int) -> np.ndarray:
@@ -66,11 +63,7 @@ def deep_chroma(y: np.ndarray, *, sr: int) -> np.ndarray:
     if sr != FEATURE_SR:
         y = soxr.resample(y, sr, FEATURE_SR).astype(np.float32)
     net = load_chroma_network()
-    size = FRAME_44K // 2
-    window = np.hanning(size).astype(np.float32)
-    # Twice the magnitude: a half-length window at half the rate sums to half (as in beat_rnn).
-    mag = 2.0 * np.abs(np.fft.rfft(frame_signal(y, size, FEATURE_SR / FPS) * window, axis=1)[:, : size // 2])
-    spec = np.log10(1.0 + mag.astype(np.float32) @ net.filterbank)  # (n, bands)
+    spec = log_spectrogram(y, FRAME_44K, FEATURE_SR / FPS, net.filterbank)  # (n, bands)
     n, bands = spec.shape
     half = CONTEXT // 2
     padded = np.concatenate([np.zeros((half, bands), np.float32), spec, np.zeros((half, bands), np.float32)])

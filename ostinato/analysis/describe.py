@@ -57,6 +57,24 @@ def is_silent(y: np.ndarray) -> bool:
     return peak <= 10 ** (SILENCE_DBFS / 20)
 
 
+def track_rhythm(mono: np.ndarray, *, sr: int, frames: FrameFeatures, beat_tracker: str = "rnn") -> BeatTrack:
+    """Tempo, beats and meter of mono ``mono`` (n,) at ``sr`` Hz whose frame features are ``frames``.
+
+    ``beat_tracker`` ``"rnn"`` tracks beats with ``analysis.beat_rnn``, ``"dsp"`` with the onset envelope alone;
+    the meter and downbeats come from the beats' accents either way (``rhythm.track_beats``).
+    """
+    tracked = None
+    if beat_tracker == "rnn":
+        tracked, _ = rnn_beat_times(
+            mono, sr=sr, onset_envelope=frames.onset_envelope, hop_length=frames.hop_length, rms=frames.rms,
+            chroma=frames.chroma,
+        )
+    return track_beats(
+        onset_envelope=frames.onset_envelope, sr=sr, hop_length=frames.hop_length, rms=frames.rms,
+        chroma=frames.chroma, beat_times=tracked,
+    )
+
+
 def describe_track(
     y: np.ndarray,
     *,
@@ -98,16 +116,7 @@ def describe_track(
     frames: FrameFeatures = compute_frame_features(
         mono, sr=sr, hop_length=hop_length, n_fft=n_fft, n_mfcc=n_mfcc, block_seconds=block_s, tuning=tuning
     )
-    tracked = None
-    if beat_tracker == "rnn":
-        tracked, _ = rnn_beat_times(
-            mono, sr=sr, onset_envelope=frames.onset_envelope, hop_length=hop_length, rms=frames.rms,
-            chroma=frames.chroma,
-        )
-    beats = track_beats(
-        onset_envelope=frames.onset_envelope, sr=sr, hop_length=hop_length, rms=frames.rms, chroma=frames.chroma,
-        beat_times=tracked,
-    )
+    beats = track_rhythm(mono, sr=sr, frames=frames, beat_tracker=beat_tracker)
     chroma, partials, min_peak = frames.chroma, True, 0.0
     if harmonic_chroma is not None:
         n = min(chroma.shape[1], harmonic_chroma.shape[1])

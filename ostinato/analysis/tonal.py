@@ -504,21 +504,16 @@ def add_sevenths(
     index = {name: i for i, name in enumerate(names)}
     out = []
     for seg in segments:
-        if seg.quality not in _SEVENTHS_OF:
-            out.append(seg)
-            continue
         inside = (frame_times >= seg.start_s) & (frame_times < seg.end_s)
         mean = chroma[:, inside].mean(axis=1) if inside.any() else np.zeros(12)
         norm = np.linalg.norm(mean)
-        if norm <= 1e-9:
+        if seg.quality not in _SEVENTHS_OF or norm <= 1e-9:
             out.append(seg)
             continue
-
-        def score(quality: str, unit: np.ndarray = mean / norm, root: int = seg.root_pc) -> float:
-            rows = templates[owner == index[(root, quality)]]
-            return float((rows @ unit).max()) - _QUALITY_PENALTY.get(quality, 0.0)
-
-        best = max((seg.quality, *_SEVENTHS_OF[seg.quality]), key=score)
+        candidates = (seg.quality, *_SEVENTHS_OF[seg.quality])
+        scores = [float((templates[owner == index[(seg.root_pc, q)]] @ (mean / norm)).max())
+                  - _QUALITY_PENALTY.get(q, 0.0) for q in candidates]
+        best = candidates[int(np.argmax(scores))]
         out.append(ChordSegment(seg.start_s, seg.end_s, seg.root_pc, best, seg.bass_pc))
     return out
 

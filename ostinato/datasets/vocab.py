@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ostinato.errors import OstinatoError
-from ostinato.theory.pitch import PITCH_CLASSES
+from ostinato.theory.pitch import PITCH_CLASSES, parse_pitch_class
 
 #: Bumped whenever a token is added, removed or moved in any vocabulary.
 VOCAB_VERSION = 1
@@ -235,19 +235,14 @@ def decode_section(token_id: int) -> str:
     return SECTIONS.decode(token_id)
 
 
-_LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_PITCH_RE = re.compile(r"^(?P<letter>[A-Ga-g])(?P<acc>(#|b|-|♯|♭)*)")
-
-
 def pitch_class(name: str) -> int:
     """Pitch class of a note name (``"Eb"``, ``"e-"``, ``"F#"``, ``"Cb"`` = 11), any letter case.
 
     Raises VocabError when ``name`` is not a note name."""
-    m = _PITCH_RE.match(name.strip())
-    if m is None or m.end() != len(name.strip()):
+    pc = parse_pitch_class(name)
+    if pc is None:
         raise VocabError(f"{name!r} is not a note name (expected a letter A-G and optional # or b)")
-    shift = sum(1 if c in "#♯" else -1 for c in m["acc"])
-    return (_LETTER_PC[m["letter"].upper()] + shift) % 12
+    return pc
 
 
 def encode_key(tonic: str | None) -> int:

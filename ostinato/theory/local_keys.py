@@ -22,9 +22,8 @@ import numpy as np
 from ostinato.analysis.tonal import key_correlations
 from ostinato.errors import AnalysisError
 from ostinato.testing.synth import CHORD_INTERVALS
+from ostinato.theory.pitch import MODES
 from ostinato.theory.roman import ChordLike, key_label, tonic_spelling
-
-MODES = ("major", "minor")
 
 
 @dataclass(frozen=True)

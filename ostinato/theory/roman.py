@@ -75,12 +75,10 @@ from music21 import roman as m21roman
 
 from ostinato.errors import AnalysisError
 from ostinato.testing.synth import CHORD_INTERVALS
-from ostinato.theory.pitch import KEY_TONICS, music21_name, tonic_name
+from ostinato.theory.pitch import KEY_TONICS, MODES, music21_name, tonic_name
 
 #: Chord qualities understood here (``"N"`` is no chord); the same names as the MIR chord stage.
 QUALITIES: tuple[str, ...] = (*CHORD_INTERVALS, "N")
-
-MODES: tuple[str, ...] = ("major", "minor")
 
 FUNCTIONS: tuple[str, ...] = ("tonic", "predominant", "dominant", "other")
 
