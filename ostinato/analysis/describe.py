@@ -14,6 +14,7 @@ import numpy as np
 from ostinato.analysis.beat_rnn import rnn_beat_times
 from ostinato.analysis.deep_chroma import NO_CHORD_PEAK, deep_chroma
 from ostinato.analysis.deep_chroma import on_frames as deep_chroma_on_frames
+from ostinato.analysis.key_cnn import estimate_key_cnn
 from ostinato.analysis.loudness import Loudness, measure_loudness
 from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
@@ -89,7 +90,7 @@ def describe_track(
     chord_vocabulary: str = "sevenths",
     chord_self_transition: float = 0.3,
     beat_tracker: str = "rnn",
-    key_estimator: str = "essentia",
+    key_estimator: str = "cnn",
     chord_chroma: str = "deep",
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
@@ -99,8 +100,8 @@ def describe_track(
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
-    envelope alone, no pretrained weights); ``key_estimator`` is ``"essentia"`` (``tonal.estimate_key_essentia``
-    on the mix) or ``"profile"`` (``tonal.estimate_key`` on the chroma used for chords); ``chord_chroma`` is
+    envelope alone, no pretrained weights); ``key_estimator`` is ``"cnn"`` (``analysis.key_cnn``), ``"essentia"``
+    (``tonal.estimate_key_essentia`` on the mix) or ``"profile"`` (``tonal.estimate_key`` on the chroma used for chords); ``chord_chroma`` is
     ``"deep"`` (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames'
     spectral chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``,
     when already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
@@ -132,7 +133,9 @@ def describe_track(
     )
     if not partials and chord_vocabulary == "sevenths":
         chords = add_sevenths(chords, chroma=frames.chroma, frame_times=frames.times)
-    if key_estimator == "essentia":
+    if key_estimator == "cnn":
+        key = estimate_key_cnn(mono, sr=sr)
+    elif key_estimator == "essentia":
         key = estimate_key_essentia(mono, sr=sr)
     else:
         key = estimate_key(chroma=chroma, chords=chords)

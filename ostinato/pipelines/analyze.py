@@ -146,6 +146,10 @@ def _check_models(config: AnalyzeConfig) -> None:
         from ostinato.analysis.beat_rnn import load_beat_network
 
         load_beat_network()
+    if config.features.key_estimator == "cnn":
+        from ostinato.analysis.key_cnn import load_key_network
+
+        load_key_network()
     if config.features.chord_chroma == "deep":
         from ostinato.analysis.deep_chroma import load_chroma_network
 
