@@ -100,9 +100,9 @@ def describe_track(
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
-    envelope alone, no pretrained weights); ``key_estimator`` is ``"cnn"`` (``analysis.key_cnn``), ``"essentia"``
-    (``tonal.estimate_key_essentia`` on the mix) or ``"profile"`` (``tonal.estimate_key`` on the chroma used for chords); ``chord_chroma`` is
-    ``"deep"`` (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames'
+    envelope alone, no pretrained weights); ``key_estimator`` is ``"cnn"`` (``analysis.key_cnn``),
+    ``"essentia"`` (``tonal.estimate_key_essentia`` on the mix) or ``"profile"`` (``tonal.estimate_key`` on
+    the chroma used for chords); ``chord_chroma`` is ``"deep"`` (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames'
     spectral chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``,
     when already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
     measured on ``y``.
