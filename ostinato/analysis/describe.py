@@ -102,8 +102,9 @@ def describe_track(
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
     envelope alone, no pretrained weights); ``key_estimator`` is ``"cnn"`` (``analysis.key_cnn``),
     ``"essentia"`` (``tonal.estimate_key_essentia`` on the mix) or ``"profile"`` (``tonal.estimate_key`` on
-    the chroma used for chords); ``chord_chroma`` is ``"deep"`` (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames'
-    spectral chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``,
+    the chroma used for chords); ``chord_chroma`` is ``"deep"`` (``analysis.deep_chroma``: chord tones, not
+    melody or overtones) or ``"dsp"`` (the frames' spectral chroma, matched with overtone-aware templates);
+    stems' chroma, when given, wins. ``loudness``,
     when already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
     measured on ``y``.
     """
