@@ -46,6 +46,9 @@ def connect(address: str | None = None) -> None:
         return
     # "local" always starts a new instance: plain ray.init() would join whatever cluster `ray start` left here.
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local":
+        # Ray announces at WARNING that the embedded cluster it starts for us uses token authentication.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
 
 
