@@ -22,6 +22,7 @@ from importlib import metadata
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ostinato import ANALYSIS_VERSION, __version__, schema
 from ostinato.config import AnalyzeConfig
@@ -261,7 +262,10 @@ class _Driver:
         self.analyse, self.claims = None, None
         if self.pool is None:
             self.analyse = ray.remote(_analyse).options(num_cpus=res.cpus_per_task, max_retries=res.crash_retries)
-            self.claims = ClaimRegistry.remote(sorted(known_ids))
+            # On the driver's own node: every task asks it, so losing a worker node must not take it along
+            # (the job goes with the driver's node anyway).
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+            self.claims = ClaimRegistry.options(scheduling_strategy=here).remote(sorted(known_ids))
         self.config_ref = ray.put(config)
         self.window = res.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         self.claimed = set(known_ids)
