@@ -33,7 +33,7 @@ fi
 stamp="$VENV/.ostinato-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     quiet_pip install --quiet -e ".[dev,s3]"
-    # Compile librosa's numba kernels once, here, rather than in every Ray worker at its first task.
-    "$PY" -c "import ostinato.analysis.librosa_import"
+    # Compile librosa's and our numba kernels once, here, rather than in every Ray worker at its first task.
+    "$PY" -c "import ostinato.analysis.librosa_import, ostinato.analysis.beat_rnn"
     touch "$stamp"
 fi

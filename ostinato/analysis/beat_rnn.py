@@ -23,6 +23,7 @@ import numba
 import numpy as np
 import soxr
 
+from ostinato.analysis.librosa_import import numba_cache_lock
 from ostinato.analysis.madmom_import import import_madmom
 from ostinato.analysis.madmom_spectrogram import FEATURE_SR, filterbank, log_spectrogram
 from ostinato.analysis.rhythm import autocorrelation, envelope_tempo, peak_near, track_beats
@@ -78,11 +79,11 @@ def _lstm_from_madmom(layer) -> _Lstm:
     return _Lstm(
         weights=np.stack([g.weights for g in gates], axis=1).astype(f32),
         bias=np.stack([g.bias for g in gates]).astype(f32),
-        recurrent=np.stack([g.recurrent_weights for g in gates]).astype(f32),
+        recurrent=np.ascontiguousarray(np.stack([g.recurrent_weights for g in gates]), dtype=f32),
         peepholes=np.stack([layer.input_gate.peephole_weights, layer.forget_gate.peephole_weights,
                             layer.output_gate.peephole_weights]).astype(f32),
-        init=np.asarray(layer.init, dtype=f32),
-        cell_init=np.asarray(layer.cell_init, dtype=f32),
+        init=np.ascontiguousarray(layer.init, dtype=f32),
+        cell_init=np.ascontiguousarray(layer.cell_init, dtype=f32),
     )
 
 
@@ -129,8 +130,9 @@ def beat_features(y: np.ndarray, *, sr: int) -> np.ndarray:
     return np.hstack([p[:n] for p in parts])
 
 
-@numba.njit(cache=True, fastmath=False)
-def _recur(pre: np.ndarray, recurrent: np.ndarray, peep: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
+def _recur_python(
+    pre: np.ndarray, recurrent: np.ndarray, peep: np.ndarray, h0: np.ndarray, c0: np.ndarray
+) -> np.ndarray:
     """LSTM recurrence over input projections ``pre`` (T, 4, H); returns the hidden states (T, H)."""
     n, _, units = pre.shape
     out = np.empty((n, units), dtype=np.float32)
@@ -152,6 +154,15 @@ def _recur(pre: np.ndarray, recurrent: np.ndarray, peep: np.ndarray, h0: np.ndar
             h[j] = np.tanh(c[j]) * o_g
         out[t] = h
     return out
+
+
+# Compiled when this module is imported, under the machine's numba cache lock: Ray workers importing it at
+# once would otherwise write the cache files concurrently (see analysis.librosa_import).
+with numba_cache_lock():
+    _recur = numba.njit(
+        "float32[:, ::1](float32[:, :, ::1], float32[:, :, ::1], float32[:, ::1], float32[::1], float32[::1])",
+        cache=True,
+    )(_recur_python)
 
 
 def _run_lstm(x: np.ndarray, lstm: _Lstm) -> np.ndarray:

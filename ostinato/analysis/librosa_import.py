@@ -11,10 +11,12 @@ Analysis modules take librosa from here: ``from ostinato.analysis.librosa_import
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 #: librosa modules that compile cached gufuncs when imported (librosa loads ``beat`` lazily otherwise).
 GUFUNC_MODULES = ("librosa", "librosa.core.audio", "librosa.core.pitch", "librosa.util.utils", "librosa.beat")
@@ -22,14 +24,21 @@ GUFUNC_MODULES = ("librosa", "librosa.core.audio", "librosa.core.pitch", "libros
 LOCK_PATH = os.path.join(tempfile.gettempdir(), "ostinato-librosa-numba.lock")
 
 
-def _import_serially():
+@contextlib.contextmanager
+def numba_cache_lock() -> Iterator[None]:
+    """Hold this machine's lock for writing numba caches (librosa's, and ours: ``analysis.beat_rnn``)."""
     with open(LOCK_PATH, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            for name in GUFUNC_MODULES:
-                importlib.import_module(name)
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _import_serially():
+    with numba_cache_lock():
+        for name in GUFUNC_MODULES:
+            importlib.import_module(name)
     return importlib.import_module("librosa")
 
 
