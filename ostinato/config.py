@@ -61,8 +61,8 @@ class FeaturesConfig(StrictModel):
     beat_tracker: Literal["rnn", "dsp"] = Field(
         "rnn", description="rnn: madmom's pretrained beat network (CC BY-NC-SA weights); dsp: onset autocorrelation"
     )
-    key_estimator: Literal["cnn", "essentia", "profile"] = Field(
-        "cnn", description="cnn: madmom's key CNN (CC BY-NC-SA weights); essentia: KeyExtractor; profile: chroma"
+    key_estimator: Literal["essentia", "cnn", "profile"] = Field(
+        "essentia", description="essentia: KeyExtractor; cnn: madmom key CNN (CC BY-NC-SA); profile: chroma"
     )
     chord_chroma: Literal["deep", "dsp"] = Field(
         "deep", description="deep: madmom's deep chroma network (CC BY-NC-SA weights); dsp: spectral chroma"

@@ -90,7 +90,7 @@ def describe_track(
     chord_vocabulary: str = "sevenths",
     chord_self_transition: float = 0.3,
     beat_tracker: str = "rnn",
-    key_estimator: str = "cnn",
+    key_estimator: str = "essentia",
     chord_chroma: str = "deep",
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
@@ -100,12 +100,12 @@ def describe_track(
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
-    envelope alone, no pretrained weights); ``key_estimator`` is ``"cnn"`` (``analysis.key_cnn``),
-    ``"essentia"`` (``tonal.estimate_key_essentia`` on the mix) or ``"profile"`` (``tonal.estimate_key`` on
-    the chroma used for chords); ``chord_chroma`` is ``"deep"`` (``analysis.deep_chroma``: chord tones, not
-    melody or overtones) or ``"dsp"`` (the frames' spectral chroma, matched with overtone-aware templates);
-    stems' chroma, when given, wins. ``loudness``,
-    when already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
+    envelope alone, no pretrained weights); ``key_estimator`` is ``"essentia"``
+    (``tonal.estimate_key_essentia`` on the mix), ``"cnn"`` (``analysis.key_cnn``) or ``"profile"``
+    (``tonal.estimate_key`` on the chroma used for chords); ``chord_chroma`` is ``"deep"``
+    (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames' spectral
+    chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``, when
+    already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
     measured on ``y``.
     """
     y = np.atleast_2d(y)
