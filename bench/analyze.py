@@ -69,7 +69,8 @@ def mode_sequential(folder: str, separation: str | None, repo: str | None) -> di
         stems = None
         if separator is not None:
             stems = stages.separate(separator, model_audio, track_id=prepared.track_id, model=separation,
-                                    analysis_sr=config.decode.sample_rate, hop_length=config.features.hop_length)
+                                    analysis_sr=config.decode.sample_rate, hop_length=config.features.hop_length,
+                                    keep_signals=stages.needs_stem_signals(config.features))
         row = stages.describe(prepared, audio, config=config, stems=stems)
         ok += row["status"] == "ok"
     return {"wall_s": time.perf_counter() - start, "ok": ok}

@@ -59,6 +59,7 @@ TRACK_SPECS: tuple[TrackSpec, ...] = (
 INSTRUMENTS: tuple[str, ...] = ("drums", "bass", "keys", "lead")
 _PANS = {"drums": 0.0, "bass": 0.0, "keys": -0.35, "lead": 0.3}  # -1 = left, +1 = right
 _GAINS = {"drums": 0.8, "bass": 0.7, "keys": 0.5, "lead": 0.55}
+MIX_PEAK = 0.9  # largest absolute sample of a mix
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,26 @@ def render_track(
     spec: TrackSpec, *, index: int, seconds: float, sr: int, rng: np.random.Generator
 ) -> tuple[TrackTruth, np.ndarray]:
     """Synthesise one track: its truth and its stereo signal, shape ``(2, round(seconds * sr))``."""
+    truth, panned = _render_panned(spec, index=index, seconds=seconds, sr=sr, rng=rng)
+    return truth, normalize(sum(panned.values()), peak=MIX_PEAK)
+
+
+def render_track_stems(
+    spec: TrackSpec, *, index: int, seconds: float, sr: int, rng: np.random.Generator
+) -> tuple[TrackTruth, dict[str, np.ndarray]]:
+    """Synthesise one track: its truth and its stereo stems by INSTRUMENTS name, each ``(2, round(seconds *
+    sr))``, panned and scaled as in the mix, so that they sum to :func:`render_track`'s signal (the truth a
+    source separator would aim at)."""
+    truth, panned = _render_panned(spec, index=index, seconds=seconds, sr=sr, rng=rng)
+    peak = float(np.max(np.abs(sum(panned.values()))))
+    scale = MIX_PEAK / peak if peak > 0 else 1.0
+    return truth, {name: (y * scale).astype(np.float32) for name, y in panned.items()}
+
+
+def _render_panned(
+    spec: TrackSpec, *, index: int, seconds: float, sr: int, rng: np.random.Generator
+) -> tuple[TrackTruth, dict[str, np.ndarray]]:
+    """The truth and the panned, unnormalised stereo stems (2, n) of one track."""
     n = int(round(seconds * sr))
     beat_s = 60.0 / spec.bpm
     bar_s = spec.beats_per_bar * beat_s
@@ -207,13 +228,13 @@ def render_track(
         ),
         "lead": _render(lead, n=n, sr=sr, harmonics=(1.0, 0.2, 0.45, 0.1, 0.25), decay_per_s=0.8),
     }
-    stereo = np.zeros((2, n), dtype=np.float32)
+    panned = {}
     for name, y in stems.items():
         y = y[:n]
         theta = (_PANS[name] + 1.0) * math.pi / 4  # constant-power pan
-        stereo[0, : len(y)] += _GAINS[name] * math.cos(theta) * y
-        stereo[1, : len(y)] += _GAINS[name] * math.sin(theta) * y
-    stereo = normalize(stereo, peak=0.9)
+        panned[name] = np.zeros((2, n), dtype=np.float32)
+        panned[name][0, : len(y)] = _GAINS[name] * math.cos(theta) * y
+        panned[name][1, : len(y)] = _GAINS[name] * math.sin(theta) * y
 
     beats = np.arange(int(math.ceil(seconds / beat_s - 1e-9))) * beat_s
     beats = beats[beats < seconds - 1e-9]
@@ -237,7 +258,7 @@ def render_track(
         bass_notes=[(round(e.onset_s, 6), round(e.duration_s, 6), int(e.midi)) for e in bass],
         melody_notes=[(round(e.onset_s, 6), round(e.duration_s, 6), int(e.midi)) for e in lead],
     )
-    return truth, stereo
+    return truth, panned
 
 
 def _render(

@@ -127,9 +127,9 @@ def test_chunking_does_not_change_the_frames(model_sr):
     stems = _stems(n, drums=groove * 0.5, other=keys * 0.3, vocals=noise)
     stems[:, 1] *= 0.8  # channels differ
 
-    whole = _run(stems, model_sr=model_sr)
+    whole = _run(stems, model_sr=model_sr, keep_signals=True)
     sizes = rng.integers(1, int(1.7 * model_sr), size=40).tolist()
-    chunked = _run(stems, sizes, model_sr=model_sr)
+    chunked = _run(stems, sizes, model_sr=model_sr, keep_signals=True)
     for name in SOURCES:
         np.testing.assert_allclose(chunked.onset_envelopes[name], whole.onset_envelopes[name], atol=1e-4)
     np.testing.assert_allclose(chunked.harmonic_chroma, whole.harmonic_chroma, atol=1e-5)
@@ -147,6 +147,11 @@ def test_chunking_does_not_change_the_frames(model_sr):
         np.testing.assert_allclose(whole.onset_envelopes[name], reference.onset_envelope, atol=1e-4)
     harmonic = compute_frame_features(mono[1] + mono[2], sr=22050, hop_length=512)
     np.testing.assert_allclose(whole.harmonic_chroma, harmonic.chroma, atol=1e-5)
+    # The kept signals are the one-shot mono stems at the analysis rate, whatever the chunking.
+    for kept in (whole, chunked):
+        np.testing.assert_allclose(kept.harmonic_signal, mono[1] + mono[2], atol=1e-5)
+        np.testing.assert_allclose(kept.drum_signal, mono[0], atol=1e-5)
+    assert _run(stems, model_sr=model_sr).drum_signal is None  # not kept unless asked for
 
 
 def test_tuning_reaches_the_chroma_filters():

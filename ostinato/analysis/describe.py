@@ -58,17 +58,20 @@ def is_silent(y: np.ndarray) -> bool:
     return peak <= 10 ** (SILENCE_DBFS / 20)
 
 
-def track_rhythm(mono: np.ndarray, *, sr: int, frames: FrameFeatures, beat_tracker: str = "rnn") -> BeatTrack:
+def track_rhythm(
+    mono: np.ndarray, *, sr: int, frames: FrameFeatures, beat_tracker: str = "rnn", drums: np.ndarray | None = None
+) -> BeatTrack:
     """Tempo, beats and meter of mono ``mono`` (n,) at ``sr`` Hz whose frame features are ``frames``.
 
-    ``beat_tracker`` ``"rnn"`` tracks beats with ``analysis.beat_rnn``, ``"dsp"`` with the onset envelope alone;
-    the meter and downbeats come from the beats' accents either way (``rhythm.track_beats``).
+    ``beat_tracker`` ``"rnn"`` tracks beats with ``analysis.beat_rnn`` (which also listens to the separated
+    ``drums`` (n,) at ``sr`` when given), ``"dsp"`` with the onset envelope alone; the meter and downbeats come
+    from the beats' accents either way (``rhythm.track_beats``).
     """
     tracked = None
     if beat_tracker == "rnn":
         tracked, _ = rnn_beat_times(
             mono, sr=sr, onset_envelope=frames.onset_envelope, hop_length=frames.hop_length, rms=frames.rms,
-            chroma=frames.chroma,
+            chroma=frames.chroma, drums=drums,
         )
     return track_beats(
         onset_envelope=frames.onset_envelope, sr=sr, hop_length=frames.hop_length, rms=frames.rms,
@@ -86,6 +89,8 @@ def describe_track(
     block_s: float = 30.0,
     min_section_s: float = 6.0,
     harmonic_chroma: np.ndarray | None = None,
+    harmonic_signal: np.ndarray | None = None,
+    drum_signal: np.ndarray | None = None,
     loudness: Loudness | None = None,
     chord_vocabulary: str = "sevenths",
     chord_self_transition: float = 0.3,
@@ -95,8 +100,12 @@ def describe_track(
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
-    ``harmonic_chroma`` (12, n_frames) at the same ``sr``/``hop_length``, from separated harmonic stems,
-    is used for key and chords when given; chords are named from ``chord_vocabulary`` (see
+    Separated stems, when given, replace the mix where they help: ``harmonic_signal`` (n,), the mono sum of
+    the harmonic stems (bass + other) at ``sr``, feeds the chord and bass chroma (no drums or vocals to
+    mistake for chord tones); ``harmonic_chroma`` (12, n_frames), its spectral chroma on the mix's frames,
+    is the chord chroma with ``chord_chroma="dsp"`` (and the sevenths' check); ``drum_signal`` (n,), the
+    drum stem at ``sr`` (pass it only when the drums are present), is heard by the beat network beside the
+    mix. The key is read from the mix either way. Chords are named from ``chord_vocabulary`` (see
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
@@ -118,22 +127,23 @@ def describe_track(
     frames: FrameFeatures = compute_frame_features(
         mono, sr=sr, hop_length=hop_length, n_fft=n_fft, n_mfcc=n_mfcc, block_seconds=block_s, tuning=tuning
     )
-    beats = track_rhythm(mono, sr=sr, frames=frames, beat_tracker=beat_tracker)
-    chroma, partials, min_peak = frames.chroma, True, 0.0
+    beats = track_rhythm(mono, sr=sr, frames=frames, beat_tracker=beat_tracker, drums=drum_signal)
+    harmony = mono if harmonic_signal is None else _fit_length(harmonic_signal, len(mono))
+    spectral = frames.chroma
     if harmonic_chroma is not None:
-        n = min(chroma.shape[1], harmonic_chroma.shape[1])
-        chroma = harmonic_chroma[:, :n]
-    elif chord_chroma == "deep":
-        chroma, partials = deep_chroma_on_frames(deep_chroma(mono, sr=sr), frames.times), False
+        spectral = harmonic_chroma[:, : min(spectral.shape[1], harmonic_chroma.shape[1])]
+    chroma, partials, min_peak = spectral, True, 0.0
+    if chord_chroma == "deep":
+        chroma, partials = deep_chroma_on_frames(deep_chroma(harmony, sr=sr), frames.times), False
         min_peak = NO_CHORD_PEAK
-    bass = estimate_bass_chroma(mono, sr=sr, hop_length=hop_length, n_frames=chroma.shape[1], tuning=tuning)
+    bass = estimate_bass_chroma(harmony, sr=sr, hop_length=hop_length, n_frames=chroma.shape[1], tuning=tuning)
     chords = recognize_chords(
         chroma=chroma, frame_times=frames.times[: chroma.shape[1]], beat_times=beats.beat_times,
         vocabulary=chord_vocabulary, self_transition=chord_self_transition, bass_chroma=bass, partials=partials,
         min_peak=min_peak,
     )
     if not partials and chord_vocabulary == "sevenths":
-        chords = add_sevenths(chords, chroma=frames.chroma, frame_times=frames.times)
+        chords = add_sevenths(chords, chroma=spectral, frame_times=frames.times[: spectral.shape[1]])
     if key_estimator == "cnn":
         key = estimate_key_cnn(mono, sr=sr)
     elif key_estimator == "essentia":
@@ -154,3 +164,9 @@ def describe_track(
         silent=False,
         onset_envelope=frames.onset_envelope,
     )
+
+
+def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    """``y`` cut or zero-padded to ``n`` samples (separated stems can differ from the mix by a few)."""
+    y = np.asarray(y, dtype=np.float32)
+    return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))

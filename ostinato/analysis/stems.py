@@ -91,11 +91,23 @@ class StemAnalysis:
         harmonic stems, frame ``t`` centred at ``t * hop_length / analysis_sr`` seconds like the mix frames.
     onset_envelopes : dict[str, np.ndarray [shape=(n_frames,), float32]]
         Onset strength per stem on the same frames, for rhythm analysis (e.g. syncopation).
+    harmonic_signal : np.ndarray [shape=(n,), float32] or None
+        The mono sum of the harmonic stems at ``analysis_sr``, for the chord and bass networks; None unless
+        the accumulator was asked to keep signals.
+    drum_signal : np.ndarray [shape=(n,), float32] or None
+        The mono drum stem at ``analysis_sr``, for the beat network; None when it was not kept or the
+        sources have no ``drums``.
     """
 
     stems: list[StemFeatures]
     harmonic_chroma: np.ndarray
     onset_envelopes: dict[str, np.ndarray]
+    harmonic_signal: np.ndarray | None = None
+    drum_signal: np.ndarray | None = None
+
+    def is_present(self, name: str) -> bool:
+        """Whether stem ``name`` is among the stems and audibly present."""
+        return any(s.name == name and s.present for s in self.stems)
 
     @property
     def n_frames(self) -> int:
@@ -142,6 +154,7 @@ class StemAccumulator:
         harmonic_sources: Sequence[str] = ("bass", "other"),
         n_fft: int = 2048,
         tuning: float = 0.0,
+        keep_signals: bool = False,
     ) -> None:
         self.sources = [str(s) for s in sources]
         if not self.sources or len(set(self.sources)) != len(self.sources):
@@ -174,6 +187,10 @@ class StemAccumulator:
         self._onsets: list[list[np.ndarray]] = [[] for _ in self.sources]
         self._rms: list[list[np.ndarray]] = [[] for _ in self.sources]
         self._chroma: list[np.ndarray] = []
+        self._drums = self.sources.index("drums") if "drums" in self.sources else None
+        self._keep_signals = bool(keep_signals)
+        self._harmonic_parts: list[np.ndarray] = []
+        self._drum_parts: list[np.ndarray] = []
         self._finished = False
 
     def add(self, stems: np.ndarray) -> None:
@@ -265,13 +282,25 @@ class StemAccumulator:
             ))
             envelopes[name] = _fit_frames(onset, n_frames)
         chroma = _fit_frames(np.concatenate(self._chroma, axis=1), n_frames)
-        return StemAnalysis(stems=features, harmonic_chroma=chroma, onset_envelopes=envelopes)
+        harmonic_signal = drum_signal = None
+        if self._keep_signals:
+            harmonic_signal = np.concatenate(self._harmonic_parts)
+            if self._drums is not None:
+                drum_signal = np.concatenate(self._drum_parts)
+        return StemAnalysis(stems=features, harmonic_chroma=chroma, onset_envelopes=envelopes,
+                            harmonic_signal=harmonic_signal, drum_signal=drum_signal)
 
     # --------------------------------------------------------------------------------------- internals
 
     def _append(self, mono: np.ndarray) -> None:
-        if mono.shape[1]:
-            self._buf = np.concatenate([self._buf, mono.astype(np.float32, copy=False)], axis=1)
+        if not mono.shape[1]:
+            return
+        mono = mono.astype(np.float32, copy=False)
+        self._buf = np.concatenate([self._buf, mono], axis=1)
+        if self._keep_signals:
+            self._harmonic_parts.append(mono[self._harmonic].sum(axis=0))
+            if self._drums is not None:
+                self._drum_parts.append(mono[self._drums].copy())
 
     def _analyse(self, *, final: bool) -> None:
         """Compute every frame whose window is complete (all remaining frames when ``final``)."""

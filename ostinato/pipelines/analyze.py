@@ -58,7 +58,8 @@ class SeparatorActor:
     """Holds one loaded Demucs model; separates whole tracks chunk by chunk."""
 
     def __init__(
-        self, spec, analysis_sr: int, hop_length: int, keep_stems: str | None, cpu_threads: int | None
+        self, spec, analysis_sr: int, hop_length: int, keep_stems: str | None, cpu_threads: int | None,
+        keep_signals: bool,
     ) -> None:
         import torch
 
@@ -70,6 +71,7 @@ class SeparatorActor:
             # Ray pins actors to one OpenMP thread; a CPU separator is the bottleneck, so let it use the node.
             torch.set_num_threads(cpu_threads or os.cpu_count() or 1)
         self.analysis_sr, self.hop_length, self.keep_stems = analysis_sr, hop_length, keep_stems
+        self.keep_signals = keep_signals
 
     def describe_model(self) -> dict[str, Any]:
         return {"samplerate": self.separator.samplerate, "sources": list(self.separator.sources),
@@ -79,6 +81,7 @@ class SeparatorActor:
         return stages.separate(
             self.separator, audio, track_id=prepared.track_id, model=self.spec.model,
             analysis_sr=self.analysis_sr, hop_length=self.hop_length, keep_stems=self.keep_stems,
+            keep_signals=self.keep_signals,
         )
 
 
@@ -128,7 +131,8 @@ def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separat
     retries = config.resources.crash_retries
     actors = [
         SeparatorActor.options(**options, max_restarts=retries, max_task_retries=retries).remote(
-            spec, config.decode.sample_rate, config.features.hop_length, keep_stems, sep.cpu_threads
+            spec, config.decode.sample_rate, config.features.hop_length, keep_stems, sep.cpu_threads,
+            stages.needs_stem_signals(config.features),
         )
         for _ in range(count)
     ]

@@ -195,6 +195,7 @@ def describe(
         if stems.error is not None:
             return rows.error_row(prepared, stems.error, seconds=seconds, context=context)
     features = config.features
+    analysis = stems.analysis if stems is not None else None
     start = time.perf_counter()
     try:
         description = describe_track(
@@ -205,7 +206,9 @@ def describe(
             n_mfcc=features.n_mfcc,
             block_s=features.block_s,
             min_section_s=features.min_section_s,
-            harmonic_chroma=stems.analysis.harmonic_chroma if stems is not None else None,
+            harmonic_chroma=analysis.harmonic_chroma if analysis is not None else None,
+            harmonic_signal=analysis.harmonic_signal if analysis is not None else None,
+            drum_signal=analysis.drum_signal if analysis is not None and analysis.is_present("drums") else None,
             loudness=prepared.loudness,
             beat_tracker=features.beat_tracker,
             key_estimator=features.key_estimator,
@@ -272,6 +275,12 @@ def harmony_of(description) -> HarmonyAnalysis | None:
 
 
 
+def needs_stem_signals(features) -> bool:
+    """Whether the describe stage reads separated signals, not only stem features: the beat network hears the
+    drums and the chord network the harmonic stems (``describe_track``)."""
+    return features.beat_tracker == "rnn" or features.chord_chroma == "deep"
+
+
 def separate(
     separator: Separator,
     audio: DecodedAudio,
@@ -281,13 +290,16 @@ def separate(
     analysis_sr: int,
     hop_length: int,
     keep_stems: str | None = None,
+    keep_signals: bool = True,
 ) -> SeparationOutcome:
-    """Separate a track chunk by chunk, keeping only per-stem features (and FLAC stems when ``keep_stems``)."""
+    """Separate a track chunk by chunk, keeping only per-stem features, the mono drum and harmonic signals
+    for the pretrained networks when ``keep_signals``, and FLAC stems when ``keep_stems``."""
     from ostinato.analysis.stems import StemAccumulator, write_stems_flac
 
     start = time.perf_counter()
     accumulator = StemAccumulator(
-        separator.sources, model_sr=separator.samplerate, analysis_sr=analysis_sr, hop_length=hop_length
+        separator.sources, model_sr=separator.samplerate, analysis_sr=analysis_sr, hop_length=hop_length,
+        keep_signals=keep_signals,
     )
     writer = None
     if keep_stems:
