@@ -17,8 +17,8 @@ handed to it differ:
            mean SDR of its stems is printed; htdemucs measures about 9 dB on MUSDB18-HQ (its paper).
 
 Scores: chords majmin (mir_eval WCSR); chord bass (share of the time the chord's bass is the true chord's
-root: the demo's chords are all in root position, so this measures the inversions read); beat F-measure, downbeat F-measure, tempo within 4 %, meter,
-key weighted.
+root: the demo's chords are all in root position, so this measures the inversions read); beat F-measure,
+downbeat F-measure, tempo within 4 %, meter, key weighted.
 
 Usage: python bench/stems.py [--tracks 12 --seconds 24 --leak-db 12 --lead-db 9 --drums-db 6
                               --lead-source vocals] [--json bench/results/stems.json]
@@ -151,17 +151,17 @@ def run(n_tracks: int, seconds: float, leak_db: float, gains_db: dict[str, float
         sources = _as_separator_output(track_stems, lead_source)
         leaky, sdr = _leak(sources, leak_db)
         sdrs.append(sdr)
-        outcomes = {
+        stems_of = {
             "mix": lambda: None,
-            "tiny": lambda: stages.separate(
-                tiny, model_audio, track_id=prepared.track_id, model="tiny_htdemucs",
+            "tiny": lambda: stages.separate(  # noqa: B023 (called within this iteration)
+                tiny, model_audio, track_id=prepared.track_id, model="tiny_htdemucs",  # noqa: B023
                 analysis_sr=config.decode.sample_rate, hop_length=config.features.hop_length),
-            "ideal": lambda: _accumulate(sources, sr=sr, config=config),
-            "leaky": lambda: _accumulate(leaky, sr=sr, config=config),  # noqa: B023 (called at once)
+            "ideal": lambda: _accumulate(sources, sr=sr, config=config),  # noqa: B023
+            "leaky": lambda: _accumulate(leaky, sr=sr, config=config),  # noqa: B023
         }
         for name in systems:
             start = time.perf_counter()
-            row = stages.describe(prepared, audio, config=config, stems=outcomes[name]())
+            row = stages.describe(prepared, audio, config=config, stems=stems_of[name]())
             seconds_spent[name] += time.perf_counter() - start
             if row["status"] != "ok":
                 raise SystemExit(f"{name}: {item.uri}: {row['error']}")

@@ -43,9 +43,10 @@ def _majmin_agreement(chords, truth: list[tuple[float, float, str]]) -> float:
 def drums_and_chords():
     drums = synth.drum_groove(BPM, len(PROGRESSION), sr=SR)
     bars = [(BAR_S * i, BAR_S * (i + 1)) for i in range(len(PROGRESSION))]
-    chords = [(start, end, synth.chord_pitches(r, q, octave=3)) for (start, end), (r, q) in zip(bars, PROGRESSION)]
+    chords = [(start, end, synth.chord_pitches(r, q, octave=3))
+              for (start, end), (r, q) in zip(bars, PROGRESSION, strict=True)]
     harmony = synth.render_chords(chords, sr=SR, total_s=len(drums) / SR)[: len(drums)]
-    truth = [(start + 0.1, end - 0.1, chord) for (start, end), chord in zip(bars, PROGRESSION)]
+    truth = [(start + 0.1, end - 0.1, chord) for (start, end), chord in zip(bars, PROGRESSION, strict=True)]
     return drums, harmony, truth
 
 
