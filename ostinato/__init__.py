@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 #: Bumped whenever any analysis algorithm changes its outputs; recorded in every row.
-ANALYSIS_VERSION = "2026.12.6"
+ANALYSIS_VERSION = "2026.12.7"
 
 
 def __getattr__(name: str):

@@ -67,6 +67,10 @@ class FeaturesConfig(StrictModel):
     chord_chroma: Literal["deep", "dsp"] = Field(
         "deep", description="deep: madmom's deep chroma network (CC BY-NC-SA weights); dsp: spectral chroma"
     )
+    music_tagger: Literal["musicnn", "none"] = Field(
+        "musicnn", description="musicnn: the MSD and MTT taggers (ISC) give the genre; none: genre rules only"
+    )
+    tag_patches: int = Field(2, ge=1, description="3 s patches tagged per tagger, spread over the track")
 
 
 class TheoryConfig(StrictModel):

@@ -114,7 +114,7 @@ TRACKS_SCHEMA = pa.schema(
         pa.field("genre_secondary", pa.string()),
         pa.field("genre_secondary_confidence", _f32),
         pa.field("genre_reasons", pa.list_(pa.string())),
-        pa.field("genre_source", pa.string()),  # "rules" | "model"
+        pa.field("genre_source", pa.string()),  # "tags" | "rules" | "model"
         # structure
         pa.field("sections", pa.list_(SECTION)),
         # loudness and timbre

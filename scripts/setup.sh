@@ -37,3 +37,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$PY" -c "import ostinato.analysis.librosa_import, ostinato.analysis.beat_rnn"
     touch "$stamp"
 fi
+
+# musicnn's pretrained tagger checkpoints (ISC licence) from its PyPI wheel, into the venv beside site-packages
+# (ostinato.analysis.musicnn_tagger.SETUP_TARGET): ostinato runs the models itself, so the package's own
+# requirements (TensorFlow 1, numpy < 1.17) are neither installed nor reported.
+musicnn_dir="$VENV/share/ostinato/musicnn"
+if [ ! -f "$musicnn_dir/musicnn/MSD_musicnn/.index" ]; then
+    quiet_pip install --quiet --no-deps --target "$musicnn_dir" "musicnn==0.1.0"
+fi

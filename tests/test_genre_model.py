@@ -95,14 +95,15 @@ def _describe(path: Path, overrides: list[str]) -> dict:
     return stages.describe(prepared, audio, config=config)
 
 
-def test_describe_fills_rhythm_and_rule_genre_columns(groove_wav):
-    row = _describe(groove_wav, [])
+@pytest.mark.parametrize(("tagger", "source"), [("musicnn", "tags"), ("none", "rules")])
+def test_describe_fills_rhythm_and_genre_columns(groove_wav, tagger, source):
+    row = _describe(groove_wav, [f"features.music_tagger={tagger}"])
     assert row["status"] == "ok"
     assert row["swing_ratio"] == pytest.approx(2.0, abs=0.2)
     assert len(row["metric_hierarchy"]) == row["beats_per_bar"] and row["metric_hierarchy"][0] == 1.0
     assert row["syncopation"] is not None and row["note_density"] > 1.0
     assert 0.0 <= row["rhythmic_complexity"] <= 1.0 and row["polyrhythm"] is None
-    assert row["genre_source"] == "rules" and row["genre"] and row["genre_reasons"]
+    assert row["genre_source"] == source and row["genre"] and row["genre_reasons"]
     assert row["stage_seconds"]["theory"] < 0.2 * row["stage_seconds"]["describe"] + 0.05
     schema.tracks_table([row])  # fits the contract
 

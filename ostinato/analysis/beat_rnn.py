@@ -44,6 +44,10 @@ BANDS_PER_OCTAVE = 6
 DBN_MIN_BPM, DBN_MAX_BPM = 55.0, 215.0
 #: Long activations are decoded in windows of this many seconds, each with this much context on both sides.
 DBN_BLOCK_S, DBN_OVERLAP_S = 60.0, 10.0
+#: Tempo states of the DBN, log-spaced over its range (madmom's downbeat tracker uses 60). madmom's beat
+#: default (None) keeps every beat interval in frames, 82 at 55-215 BPM (5617 states): 1.8x the decoding time
+#: for 0.0026 more beat F-measure on the real dev clips (0.8844 against 0.8818, the DBN alone).
+DBN_NUM_TEMPI = 60
 #: How much more periodic at 1.5 beats than at one beat the onset envelope must be to try a compound meter.
 COMPOUND_MARGIN = 0.1
 #: The network's beats are doubled when the onset envelope's own tempo is twice theirs with at least this
@@ -247,7 +251,7 @@ def _dbn(min_bpm: float, max_bpm: float):
     import_madmom(DSP_OPTION)
     from madmom.features.beats import DBNBeatTrackingProcessor
 
-    return DBNBeatTrackingProcessor(fps=FPS, min_bpm=min_bpm, max_bpm=max_bpm)
+    return DBNBeatTrackingProcessor(fps=FPS, min_bpm=min_bpm, max_bpm=max_bpm, num_tempi=DBN_NUM_TEMPI)
 
 
 def decode_beats(activation: np.ndarray, *, min_bpm: float = DBN_MIN_BPM, max_bpm: float = DBN_MAX_BPM) -> np.ndarray:

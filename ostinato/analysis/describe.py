@@ -16,6 +16,7 @@ from ostinato.analysis.deep_chroma import NO_CHORD_PEAK, deep_chroma
 from ostinato.analysis.deep_chroma import on_frames as deep_chroma_on_frames
 from ostinato.analysis.key_cnn import estimate_key_cnn
 from ostinato.analysis.loudness import Loudness, measure_loudness
+from ostinato.analysis.musicnn_tagger import MODELS, PATCH_S, load_musicnn, patch_inputs
 from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
 from ostinato.analysis.structure import Section, segment_sections
@@ -50,6 +51,7 @@ class TrackDescription:
     timbre: TimbreSummary | None
     silent: bool
     onset_envelope: np.ndarray | None = None  # (n_frames,) mix onset strength, for the theory stage's rhythm
+    tags: dict[str, dict[str, float]] | None = None  # tagger -> tag -> mean probability over the tagged patches
 
 
 def is_silent(y: np.ndarray) -> bool:
@@ -97,6 +99,8 @@ def describe_track(
     beat_tracker: str = "rnn",
     key_estimator: str = "essentia",
     chord_chroma: str = "deep",
+    music_tagger: str = "none",
+    tag_patches: int = 2,
 ) -> TrackDescription:
     """Describe a waveform ``y`` of shape ``(channels, n)`` or ``(n,)`` at ``sr`` Hz.
 
@@ -115,7 +119,8 @@ def describe_track(
     (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames' spectral
     chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``, when
     already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
-    measured on ``y``.
+    measured on ``y``. ``music_tagger`` ``"musicnn"`` adds musicnn's tag probabilities (``analysis.
+    musicnn_tagger``, ``tag_patches`` 3 s patches per tagger), which the genre is read from.
     """
     y = np.atleast_2d(y)
     duration = y.shape[-1] / sr
@@ -151,6 +156,7 @@ def describe_track(
     else:
         key = estimate_key(chroma=chroma, chords=chords)
     sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)
+    tags = track_tags(mono, sr=sr, max_patches=tag_patches) if music_tagger == "musicnn" else None
     return TrackDescription(
         duration_s=duration,
         tuning_cents=100.0 * tuning,
@@ -163,7 +169,22 @@ def describe_track(
         timbre=summarize_timbre(features=frames),
         silent=False,
         onset_envelope=frames.onset_envelope,
+        tags=tags,
     )
+
+
+def track_tags(mono: np.ndarray, *, sr: int, max_patches: int) -> dict[str, dict[str, float]] | None:
+    """Mean tag probability per tagger (``{"MSD_musicnn": {"rock": 0.4, ...}, "MTT_musicnn": {...}}``) over at
+    most ``max_patches`` 3 s patches of mono ``mono`` at ``sr``; None for a track shorter than one patch."""
+    if len(mono) < PATCH_S * sr:
+        return None
+    inputs = patch_inputs(mono, sr, max_patches=max_patches)  # shared by the taggers
+    tags = {}
+    for model in MODELS:
+        tagger = load_musicnn(model)
+        mean = tagger.probabilities(inputs).mean(axis=0)
+        tags[model] = {label: float(p) for label, p in zip(tagger.labels, mean, strict=True)}
+    return tags
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:

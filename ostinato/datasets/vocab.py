@@ -23,7 +23,7 @@ from ostinato.errors import OstinatoError
 from ostinato.theory.pitch import PITCH_CLASSES, parse_pitch_class
 
 #: Bumped whenever a token is added, removed or moved in any vocabulary.
-VOCAB_VERSION = 1
+VOCAB_VERSION = 2
 
 NONE = "<none>"
 OTHER = "<other>"
@@ -115,7 +115,7 @@ TIME_SIGNATURES = Vocabulary("time_signature", (NONE, "2/4", "3/4", "4/4", "6/8"
 GENRES = Vocabulary(
     "genre",
     (NONE, "rock", "pop", "electronic", "hip-hop", "jazz", "blues", "classical", "folk", "metal", "r&b",
-     "country", "reggae", "latin", "ambient", OTHER),
+     "country", "reggae", "latin", "ambient", "disco", OTHER),
 )
 
 #: Vocabulary of every id column of the training set, keyed by column name.

@@ -162,6 +162,11 @@ def _check_models(config: AnalyzeConfig) -> None:
         from ostinato.analysis.deep_chroma import load_chroma_network
 
         load_chroma_network()
+    if config.features.music_tagger == "musicnn":
+        from ostinato.analysis.musicnn_tagger import MODELS, checkpoint_dir
+
+        for model in MODELS:
+            checkpoint_dir(model)
 
 
 def _packages() -> dict[str, str]:

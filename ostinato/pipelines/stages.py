@@ -23,8 +23,9 @@ from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.pipelines.inputs import InputFile
 from ostinato.storage import is_uri, resolve
-from ostinato.theory.genre import GenreEstimate, classify_genre
+from ostinato.theory.genre import GenreEstimate, classify_genre, rule_evidence
 from ostinato.theory.genre_model import load_genre_model
+from ostinato.theory.genre_tags import classify_from_tags
 from ostinato.theory.harmony import (
     HarmonyAnalysis,
     analyze_harmony,
@@ -213,6 +214,8 @@ def describe(
             beat_tracker=features.beat_tracker,
             key_estimator=features.key_estimator,
             chord_chroma=features.chord_chroma,
+            music_tagger=features.music_tagger,
+            tag_patches=features.tag_patches,
         )
     except (AnalysisError, ValueError, FloatingPointError) as exc:
         seconds["describe"] = time.perf_counter() - start
@@ -231,15 +234,19 @@ def describe(
         row.update(rows.rhythm_columns(rhythm))
     if not description.silent:
         start = time.perf_counter()
-        row.update(genre_of(row, config).columns())
+        row.update(genre_of(row, config, tags=description.tags).columns())
         row["stage_seconds"]["theory"] += time.perf_counter() - start
     return row
 
 
-def genre_of(row: dict, config: AnalyzeConfig) -> GenreEstimate:
-    """Genre of a finished row: the trained model when ``theory.genre_model`` is set, else the rules."""
+def genre_of(row: dict, config: AnalyzeConfig, *, tags=None) -> GenreEstimate:
+    """Genre of a finished row: the trained model when ``theory.genre_model`` is set, else the music
+    tagger's ``tags`` (with the rules' evidence for the same genre among the reasons), else the rules."""
     if config.theory.genre_model is not None:
         return load_genre_model(config.theory.genre_model).predict(row)
+    if tags is not None:
+        _, held = rule_evidence(row)
+        return classify_from_tags(tags, extra_reasons=held)
     return classify_genre(row)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 #: The genres rules and models may answer, spelled as the training-set vocabulary spells them.
 GENRES = ("rock", "pop", "electronic", "hip-hop", "jazz", "blues", "classical", "folk", "metal", "r&b",
-          "country", "reggae", "latin", "ambient")
+          "country", "reggae", "latin", "ambient", "disco")
 OTHER = "<other>"
 #: Score of "<other>" in the softmax: a genre needs more evidence than this to be preferred.
 OTHER_SCORE = 1.5
@@ -45,7 +45,7 @@ CLASSICAL_PROGRESSIONS = frozenset({"pachelbel", "minor_cadence"})
 class GenreEstimate:
     """Primary and secondary genre with confidences in [0, 1], the reasons, and where it came from.
 
-    ``source`` is ``"rules"`` or ``"model"``.
+    ``source`` is ``"tags"`` (a music tagger, ``theory.genre_tags``), ``"rules"`` or ``"model"``.
     """
 
     genre: str
@@ -256,11 +256,10 @@ def softmax_top2(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     return sorted(((g, w / total) for g, w in weights.items()), key=lambda gw: -gw[1])[:2]
 
 
-def classify_genre(row: Mapping[str, Any], *, rules: tuple[Rule, ...] = RULES) -> GenreEstimate:
-    """Primary and secondary genre of a ``tracks`` row by :data:`RULES`, with the primary's reasons.
-
-    The secondary is the runner-up (possibly ``"<other>"``). A row with no usable features gets ``"<other>"``.
-    """
+def rule_evidence(
+    row: Mapping[str, Any], *, rules: tuple[Rule, ...] = RULES
+) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Score of every genre (sum of its rules that hold) and the reasons of those rules, from a ``tracks`` row."""
     facts = row_facts(row)
     scores = {g: 0.0 for g in GENRES}
     held: dict[str, list[str]] = {g: [] for g in GENRES}
@@ -268,6 +267,15 @@ def classify_genre(row: Mapping[str, Any], *, rules: tuple[Rule, ...] = RULES) -
         if rule.test(facts):
             scores[rule.genre] += rule.weight
             held[rule.genre].append(rule.reason(facts))
+    return scores, held
+
+
+def classify_genre(row: Mapping[str, Any], *, rules: tuple[Rule, ...] = RULES) -> GenreEstimate:
+    """Primary and secondary genre of a ``tracks`` row by :data:`RULES`, with the primary's reasons.
+
+    The secondary is the runner-up (possibly ``"<other>"``). A row with no usable features gets ``"<other>"``.
+    """
+    scores, held = rule_evidence(row, rules=rules)
     scores[OTHER] = OTHER_SCORE
     (first, p1), (second, p2) = softmax_top2(scores)
     if first == OTHER:
