@@ -109,7 +109,7 @@ def describe_track(
     mistake for chord tones); ``harmonic_chroma`` (12, n_frames), its spectral chroma on the mix's frames,
     is the chord chroma with ``chord_chroma="dsp"`` (and the sevenths' check); ``drum_signal`` (n,), the
     drum stem at ``sr`` (pass it only when the drums are present), is heard by the beat network beside the
-    mix. The key is read from the mix either way. Chords are named from ``chord_vocabulary`` (see
+    mix. The essentia and cnn keys are read from the mix either way. Chords are named from ``chord_vocabulary`` (see
     ``analysis.tonal.VOCABULARIES``) with the HMM's ``chord_self_transition`` (0.3 per half second: chorales
     change chord on every beat, so 0.8 cost 0.11 of chord accuracy there and nothing on the demo corpus, see
     bench/theory.py). ``beat_tracker`` is ``"rnn"`` (``analysis.beat_rnn``) or ``"dsp"`` (the onset
@@ -117,7 +117,7 @@ def describe_track(
     (``tonal.estimate_key_essentia`` on the mix), ``"cnn"`` (``analysis.key_cnn``) or ``"profile"``
     (``tonal.estimate_key`` on the chroma used for chords); ``chord_chroma`` is ``"deep"``
     (``analysis.deep_chroma``: chord tones, not melody or overtones) or ``"dsp"`` (the frames' spectral
-    chroma, matched with overtone-aware templates); stems' chroma, when given, wins. ``loudness``, when
+    chroma, matched with overtone-aware templates), each of the harmonic stems when they are given. ``loudness``, when
     already metered (e.g. on the stereo stream while decoding to mono), is taken as is instead of being
     measured on ``y``. ``music_tagger`` ``"musicnn"`` adds musicnn's tag probabilities (``analysis.
     musicnn_tagger``, ``tag_patches`` 3 s patches per tagger), which the genre is read from.
