@@ -57,6 +57,7 @@ STEM = pa.struct([("name", pa.string()), ("rms_mean_db", _f32), ("rms_std_db", _
 TAGS = pa.struct([("artist", pa.string()), ("title", pa.string()), ("album", pa.string()),
                   ("genre", pa.string()), ("year", pa.string())])
 ERROR = pa.struct([("stage", pa.string()), ("message", pa.string())])
+MUSIC_TAG = pa.struct([("tagger", pa.string()), ("tag", pa.string()), ("probability", _f32)])
 STAGE_SECONDS = pa.struct([(stage, _f32) for stage in STAGES])
 
 TRACKS_SCHEMA = pa.schema(
@@ -115,6 +116,7 @@ TRACKS_SCHEMA = pa.schema(
         pa.field("genre_secondary_confidence", _f32),
         pa.field("genre_reasons", pa.list_(pa.string())),
         pa.field("genre_source", pa.string()),  # "tags" | "rules" | "model"
+        pa.field("music_tags", pa.list_(MUSIC_TAG)),  # every tag of each tagger (theory/tags.py); null if not run
         # structure
         pa.field("sections", pa.list_(SECTION)),
         # loudness and timbre

@@ -30,6 +30,7 @@ from torch import nn
 from ostinato.analysis.librosa_import import librosa
 from ostinato.analysis.tf_checkpoint import read_checkpoint
 from ostinato.errors import AnalysisError, WeightsMissingError
+from ostinato.theory.tags import MODELS, MSD_LABELS, MTT_LABELS  # noqa: F401 (re-exported)
 
 #: Spectrogram settings of musicnn's ``configuration.py``: sample rate (Hz), FFT size and hop (samples), bands.
 SR = 16000
@@ -50,23 +51,6 @@ SETUP_TARGET = Path(sys.prefix) / "share" / "ostinato" / "musicnn"
 #: The option that turns the tagger off, named in errors.
 OFF_OPTION = "features.music_tagger=none"
 
-#: Tag names in output order, from musicnn 0.1.0's ``configuration.py`` (MTT_LABELS, MSD_LABELS).
-MTT_LABELS = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
-    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop",
-    "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice",
-    "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral",
-)
-MSD_LABELS = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
-    "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
-    "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock",
-    "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
-    "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
-    "indie pop", "sad", "House", "happy",
-)
-MODELS = {"MTT_musicnn": MTT_LABELS, "MSD_musicnn": MSD_LABELS}
 
 #: TensorFlow's ``tf.compat.v1.layers.batch_normalization`` default epsilon.
 BN_EPS = 1e-3

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ostinato import ANALYSIS_VERSION, schema
+from ostinato.theory.tags import tag_rows
 
 if TYPE_CHECKING:
     from ostinato.analysis.describe import TrackDescription
@@ -126,6 +127,7 @@ def ok_row(
         onset_rate=_finite(description.onset_rate),
         beats=_beats(description),
         chords=chord_rows(description.chords),
+        music_tags=tag_rows(description.tags),
         sections=[{"start_s": s.start_s, "end_s": s.end_s, "label": s.label} for s in description.sections],
         roman=roman_rows(roman),
     )

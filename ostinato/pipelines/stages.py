@@ -34,6 +34,7 @@ from ostinato.theory.harmony import (
 )
 from ostinato.theory.rhythm import RhythmProfile, rhythm_from_envelopes
 from ostinato.theory.symbolic import is_symbolic
+from ostinato.theory.tags import tags_from_rows
 
 if TYPE_CHECKING:  # torch and Demucs load only in processes that separate
     from ostinato.analysis.separation import Separator
@@ -234,16 +235,17 @@ def describe(
         row.update(rows.rhythm_columns(rhythm))
     if not description.silent:
         start = time.perf_counter()
-        row.update(genre_of(row, config, tags=description.tags).columns())
+        row.update(genre_of(row, config).columns())
         row["stage_seconds"]["theory"] += time.perf_counter() - start
     return row
 
 
-def genre_of(row: dict, config: AnalyzeConfig, *, tags=None) -> GenreEstimate:
+def genre_of(row: dict, config: AnalyzeConfig) -> GenreEstimate:
     """Genre of a finished row: the trained model when ``theory.genre_model`` is set, else the music
-    tagger's ``tags`` (with the rules' evidence for the same genre among the reasons), else the rules."""
+    tagger's ``music_tags`` (with the rules' evidence for the same genre among the reasons), else the rules."""
     if config.theory.genre_model is not None:
         return load_genre_model(config.theory.genre_model).predict(row)
+    tags = tags_from_rows(row.get("music_tags"))
     if tags is not None:
         _, held = rule_evidence(row)
         return classify_from_tags(tags, extra_reasons=held)

@@ -32,6 +32,7 @@ from ostinato.theory.genre import (
     GenreEstimate,
     row_facts,
 )
+from ostinato.theory.tags import MODELS, tags_from_rows
 
 CARD_NAME = "card.json"
 MODEL_NAME = "model.joblib"
@@ -56,6 +57,7 @@ N_MFCC = 13
 FEATURE_NAMES: tuple[str, ...] = (
     *_NUMERIC, *_ROW_NUMERIC, "meter_compound", "meter_triple", "mode_major", *_PROGRESSION_GROUPS,
     *(f"mfcc_mean_{i}" for i in range(N_MFCC)),
+    *(f"tag:{model}:{tag}" for model, labels in MODELS.items() for tag in labels),
 )
 
 
@@ -67,7 +69,8 @@ def genre_features(row: Mapping[str, Any]) -> np.ndarray:
     """The classifier's input for one ``tracks`` row: ``np.ndarray [shape=(len(FEATURE_NAMES),), float64]``.
 
     Missing values (no stems, no chords, silent audio) are NaN; the model imputes them with the training
-    medians. Progression groups are 0/1 flags; the MFCC means are the first 13 timbre coefficients.
+    medians. Progression groups are 0/1 flags; the MFCC means are the first 13 timbre coefficients; the tag
+    features are the music taggers' probabilities (``music_tags``), NaN when the tagger did not run.
     """
     facts = row_facts(row)
 
@@ -89,6 +92,8 @@ def genre_features(row: Mapping[str, Any]) -> np.ndarray:
     values += [float(bool(group & facts["progressions"])) for group in _PROGRESSION_GROUPS.values()]
     mfcc = list(row.get("mfcc_mean") or [])[:N_MFCC]
     values += [num(v) for v in mfcc] + [math.nan] * (N_MFCC - len(mfcc))
+    tags = tags_from_rows(row.get("music_tags")) or {}
+    values += [num(tags.get(model, {}).get(tag)) for model, labels in MODELS.items() for tag in labels]
     return np.asarray(values, dtype=np.float64)
 
 

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 
 from ostinato.theory.genre import OTHER, GenreEstimate
+from ostinato.theory.tags import TagScores
 
 MSD, MTT = "MSD_musicnn", "MTT_musicnn"
 #: (model, tag, weight) per genre: 1 for a tag naming the genre, less for one that also covers its neighbours.
@@ -51,7 +52,6 @@ TEMPERATURE = 0.1
 #: Tags quoted in a genre's reasons: the strongest few, at least this probable.
 REASON_TAGS, REASON_MIN = 3, 0.05
 
-TagScores = Mapping[str, Mapping[str, float]]  # model -> tag -> mean probability
 
 
 def genre_evidence(tags: TagScores) -> dict[str, float]:
