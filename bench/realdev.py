@@ -23,6 +23,9 @@ Systems, each on the same clips in one run:
 * **MFCC genre** (a genre peer only): mean and standard deviation of 20 librosa MFCCs of 22050 Hz audio,
   standardised, ``LogisticRegression``; ``cross_val_predict`` over 5 stratified folds of these same clips
   (fewer folds when ``--limit`` leaves fewer clips per genre).
+* **fit-genre CV** (genre only): ``ostinato fit-genre``'s estimator on the ours run's rows
+  (``theory.genre_model.genre_features``: rhythm, harmony, timbre and the taggers' probabilities), labels
+  from ``cross_val_predict`` over the same folds: what a corpus' own genre tags would give; nothing is saved.
 
 Scoring conventions (those of the realdev README):
 
@@ -468,6 +471,33 @@ def run_mfcc_genre(clips: list[Clip]) -> SystemRun | None:
     return run
 
 
+def run_fit_genre_cv(clips: list[Clip], out: Path) -> SystemRun | None:
+    """`ostinato fit-genre`'s estimator on our own analysis rows (``theory.genre_model.genre_features``: rhythm,
+    harmony, timbre and the taggers' 100 probabilities), labels from ``cross_val_predict`` over the same
+    stratified folds as the MFCC peer. A measurement of what a corpus' own tags would give, not a model."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from ostinato.schema import tracks_dataset
+    from ostinato.theory.genre_model import _estimator, genre_features
+
+    labels = [clip.genre for clip in clips]
+    folds = min(GENRE_FOLDS, min(labels.count(g) for g in set(labels)))
+    if folds < 2:
+        return None
+    rows = [r for r in tracks_dataset(str(out)).to_table().to_pylist() if r["status"] == "ok"]
+    by_path = {clip.audio: clip for clip in clips}
+    found = {by_path[Path(r["path"]).resolve()].id: r for r in rows if Path(r["path"]).resolve() in by_path}
+    usable = [clip for clip in clips if clip.id in found]
+    start = time.perf_counter()
+    features = np.stack([genre_features(found[clip.id]) for clip in usable])
+    predicted = cross_val_predict(_estimator(0), features, [clip.genre for clip in usable],
+                                  cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=0))
+    predictions = {clip.id: Prediction(genre=str(g)) for clip, g in zip(usable, predicted, strict=True)}
+    return SystemRun("fitgenre", f"fit-genre's estimator on our rows, {folds}-fold CV (genre only)", predictions,
+                     time.perf_counter() - start, "cross-validation only (features from the ours run)",
+                     {"folds": folds})
+
+
 # --- scoring --------------------------------------------------------------------------------------------
 
 
@@ -612,7 +642,7 @@ def print_notes(scored: dict[str, dict[str, Any]]) -> None:
               f"{ours['worker_x_realtime_per_core']:.1f}x realtime per core; {ours['error_rows']} error rows, "
               f"{ours['rows_with_warnings']} with warnings; meters {ours['meters']}; genres {ours['genres']}")
     for name, s in scored.items():
-        if name == "ours":
+        if name in ("ours", "fitgenre"):
             continue
         steps = ", ".join(f"{k} {v:.0f}x" for k, v in s["step_x_realtime"].items())
         print(f"{name}: {s['x_realtime']:.1f}x realtime in one process ({steps}); setup {s['setup_s']:.1f} s"
@@ -698,14 +728,18 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, SystemRun] = {}
     with tempfile.TemporaryDirectory(prefix="ostinato-realdev-") as work:
         runs["ours"] = run_ours(clips, args.overrides, Path(work))
+        fit = run_fit_genre_cv(clips, Path(work) / "ours")
     peer_runs = {"madmom": lambda: run_madmom(clips, downbeats=args.downbeats),
                  "defaults": lambda: run_library_defaults(clips), "mfcc": lambda: run_mfcc_genre(clips)}
     for name in args.peers:
         run = peer_runs[name]()
         if run is not None:
             runs[name] = run
+    if fit is not None:
+        runs["fitgenre"] = fit
 
-    scored = {name: score_system(clips, run, genre_only=name == "mfcc") for name, run in runs.items()}
+    genre_only = ("mfcc", "fitgenre")
+    scored = {name: score_system(clips, run, genre_only=name in genre_only) for name, run in runs.items()}
     shown = [(m, h) for m, h in METRICS if any((s["scores"].get(m) or {}).get("n") for s in scored.values())]
     print_table(scored, shown)
     versus = [n for n in ("ours", "madmom") if n in scored] or list(scored)[:1]
