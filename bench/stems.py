@@ -151,17 +151,16 @@ def run(n_tracks: int, seconds: float, leak_db: float, gains_db: dict[str, float
         sources = _as_separator_output(track_stems, lead_source)
         leaky, sdr = _leak(sources, leak_db)
         sdrs.append(sdr)
-        stems_of = {
-            "mix": lambda: None,
-            "tiny": lambda: stages.separate(  # noqa: B023 (called within this iteration)
-                tiny, model_audio, track_id=prepared.track_id, model="tiny_htdemucs",  # noqa: B023
-                analysis_sr=config.decode.sample_rate, hop_length=config.features.hop_length),
-            "ideal": lambda: _accumulate(sources, sr=sr, config=config),  # noqa: B023
-            "leaky": lambda: _accumulate(leaky, sr=sr, config=config),  # noqa: B023
-        }
         for name in systems:
             start = time.perf_counter()
-            row = stages.describe(prepared, audio, config=config, stems=stems_of[name]())
+            if name == "tiny":
+                outcome = stages.separate(tiny, model_audio, track_id=prepared.track_id, model="tiny_htdemucs",
+                                          analysis_sr=config.decode.sample_rate,
+                                          hop_length=config.features.hop_length)
+            else:
+                outcome = {"mix": None, "ideal": sources, "leaky": leaky}[name]
+                outcome = None if outcome is None else _accumulate(outcome, sr=sr, config=config)
+            row = stages.describe(prepared, audio, config=config, stems=outcome)
             seconds_spent[name] += time.perf_counter() - start
             if row["status"] != "ok":
                 raise SystemExit(f"{name}: {item.uri}: {row['error']}")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from ostinato.analysis.musicnn_tagger import MODELS
 from ostinato.datasets.vocab import GENRES as VOCAB_GENRES
 from ostinato.theory.genre import GENRES, OTHER
 from ostinato.theory.genre_tags import GENRE_TAGS, classify_from_tags, genre_evidence
+from ostinato.theory.tags import MODELS
 
 
 def _tags(msd: dict[str, float] | None = None, mtt: dict[str, float] | None = None) -> dict[str, dict[str, float]]:

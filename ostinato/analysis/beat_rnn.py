@@ -231,19 +231,18 @@ def _network_activation(x: np.ndarray, net: _BeatNetwork) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-logits[:, 0]))).astype(np.float32)
 
 
-def beat_activation(features: np.ndarray, *, networks: int | None = None) -> np.ndarray:
+def beat_activation(features: np.ndarray) -> np.ndarray:
     """Beat probability per frame, (n_frames,) in [0, 1], from ``beat_features`` output (n_frames, 266):
-    the mean of madmom's networks (the first ``networks`` of them; all when None), as madmom averages them.
+    the mean of madmom's eight networks, as madmom averages them.
 
     One network at a time, so memory stays at one network's states (about 1.2 kB per frame).
     """
-    ensemble = load_beat_network()
-    chosen = ensemble.networks[: networks or len(ensemble.networks)]
+    networks = load_beat_network().networks
     x = np.ascontiguousarray(features, dtype=np.float32)
     total = np.zeros(len(x), np.float64)
-    for net in chosen:
+    for net in networks:
         total += _network_activation(x, net)
-    return (total / len(chosen)).astype(np.float32)
+    return (total / len(networks)).astype(np.float32)
 
 
 @functools.cache

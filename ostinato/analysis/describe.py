@@ -16,7 +16,7 @@ from ostinato.analysis.deep_chroma import NO_CHORD_PEAK, deep_chroma
 from ostinato.analysis.deep_chroma import on_frames as deep_chroma_on_frames
 from ostinato.analysis.key_cnn import estimate_key_cnn
 from ostinato.analysis.loudness import Loudness, measure_loudness
-from ostinato.analysis.musicnn_tagger import MODELS, PATCH_S, load_musicnn, patch_inputs
+from ostinato.analysis.musicnn_tagger import mean_tag_probabilities
 from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
 from ostinato.analysis.structure import Section, segment_sections
@@ -156,7 +156,7 @@ def describe_track(
     else:
         key = estimate_key(chroma=chroma, chords=chords)
     sections = segment_sections(features=frames, beat_times=beats.beat_times, min_section_s=min_section_s)
-    tags = track_tags(mono, sr=sr, max_patches=tag_patches) if music_tagger == "musicnn" else None
+    tags = mean_tag_probabilities(mono, sr, max_patches=tag_patches) if music_tagger == "musicnn" else None
     return TrackDescription(
         duration_s=duration,
         tuning_cents=100.0 * tuning,
@@ -171,20 +171,6 @@ def describe_track(
         onset_envelope=frames.onset_envelope,
         tags=tags,
     )
-
-
-def track_tags(mono: np.ndarray, *, sr: int, max_patches: int) -> dict[str, dict[str, float]] | None:
-    """Mean tag probability per tagger (``{"MSD_musicnn": {"rock": 0.4, ...}, "MTT_musicnn": {...}}``) over at
-    most ``max_patches`` 3 s patches of mono ``mono`` at ``sr``; None for a track shorter than one patch."""
-    if len(mono) < PATCH_S * sr:
-        return None
-    inputs = patch_inputs(mono, sr, max_patches=max_patches)  # shared by the taggers
-    tags = {}
-    for model in MODELS:
-        tagger = load_musicnn(model)
-        mean = tagger.probabilities(inputs).mean(axis=0)
-        tags[model] = {label: float(p) for label, p in zip(tagger.labels, mean, strict=True)}
-    return tags
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from torch import nn
 from ostinato.analysis.librosa_import import librosa
 from ostinato.analysis.tf_checkpoint import read_checkpoint
 from ostinato.errors import AnalysisError, WeightsMissingError
-from ostinato.theory.tags import MODELS, MSD_LABELS, MTT_LABELS  # noqa: F401 (re-exported)
+from ostinato.theory.tags import MODELS
 
 #: Spectrogram settings of musicnn's ``configuration.py``: sample rate (Hz), FFT size and hop (samples), bands.
 SR = 16000
@@ -313,3 +313,18 @@ def _patch_starts(n_frames: int, max_patches: int | None) -> np.ndarray:
             raise ValueError(f"max_patches must be at least 1, got {max_patches}")
         starts = starts[np.unique(np.linspace(0, n - 1, max_patches).round().astype(int))]
     return starts
+
+
+def mean_tag_probabilities(y: np.ndarray, sr: int, *, max_patches: int) -> dict[str, dict[str, float]] | None:
+    """Mean probability of every tag of both taggers (``{"MSD_musicnn": {"rock": 0.4, ...}, "MTT_musicnn":
+    {...}}``) over at most ``max_patches`` 3 s patches of mono ``y`` (n,) at ``sr`` Hz, the patches' spectrogram
+    computed once for both; None for audio shorter than one patch."""
+    if len(y) < PATCH_S * sr:
+        return None
+    inputs = patch_inputs(y, sr, max_patches=max_patches)
+    tags = {}
+    for model in MODELS:
+        tagger = load_musicnn(model)
+        mean = tagger.probabilities(inputs).mean(axis=0)
+        tags[model] = {label: float(p) for label, p in zip(tagger.labels, mean, strict=True)}
+    return tags
