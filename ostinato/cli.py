@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Annotated
 
+import rich.markup
 import typer
 from rich.console import Console
 
-from ostinato.errors import OstinatoError
+from ostinato.errors import OstinatoError, UsageError
 
 app = typer.Typer(
     name="ostinato",
@@ -23,8 +25,25 @@ _OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=")
 
 
 def _fail(exc: Exception) -> None:
-    _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, whatever the terminal width
-    raise typer.Exit(code=2)
+    """Print one ``error:`` line and exit: 2 for a wrong call (click's usage code), 1 for a failure."""
+    _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+    raise typer.Exit(code=2 if isinstance(exc, UsageError) else 1)
+
+
+class _ConsoleLines(logging.Handler):
+    """Our modules' warnings as ``warning: ...`` lines on stderr (info lines plain), one per record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "[yellow]warning:[/] " if record.levelno >= logging.WARNING else ""
+        _err.print(prefix + rich.markup.escape(record.getMessage()), soft_wrap=True, highlight=False)
+
+
+def _console_logging() -> None:
+    logger = logging.getLogger("ostinato")
+    if not any(isinstance(h, _ConsoleLines) for h in logger.handlers):
+        logger.addHandler(_ConsoleLines())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def split_overrides(arguments: list[str]) -> tuple[list[str], list[str]]:
@@ -50,11 +69,16 @@ def analyze(
     keep_stems: Annotated[str | None, typer.Option(
         "--keep-stems", help="Also write separated stems as FLAC under this folder (~40 MB per minute).")] = None,
     force: Annotated[bool, typer.Option(help="Allow appending to an output written with another config.")] = False,
+    retry_errors: Annotated[bool, typer.Option(
+        "--retry-errors", help="Analyse again the inputs whose row is an error; the new row replaces it.")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another job is writing --out, wait for it to finish instead of stopping.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Analyse audio files and scores: Demucs stems, MIR features and music theory, one Parquet row per file.
 
-    Re-running the same command on the same --out resumes: finished files are skipped.
+    Re-running the same command on the same --out resumes: finished files are skipped, damaged shards are moved
+    to OUT/_quarantine/ and their files analysed again. One job writes an output at a time.
     """
     from ostinato.config import load_config
     from ostinato.pipelines.analyze import run_analysis
@@ -62,9 +86,11 @@ def analyze(
     specs, overrides = split_overrides(inputs)
     try:
         if not specs:
-            raise OstinatoError("no INPUT given: name folders, globs, list files or URIs to analyse")
+            raise UsageError("no INPUT given: name folders, globs, list files or URIs to analyse")
         cfg = load_config(config, overrides)
-        run_analysis(specs, out, cfg, address=address, keep_stems=keep_stems, force=force, show_progress=not quiet)
+        _console_logging()
+        run_analysis(specs, out, cfg, address=address, keep_stems=keep_stems, force=force,
+                     retry_errors=retry_errors, wait=wait, show_progress=not quiet)
     except OstinatoError as exc:
         _fail(exc)
 
@@ -100,6 +126,7 @@ def query(
     from ostinato.features.output import write_result
 
     try:
+        _console_logging()
         con = open_features(features)
         write_result(run_sql(con, sql), fmt=fmt, out=out, max_rows=max_rows)
     except OstinatoError as exc:
@@ -118,6 +145,7 @@ def report(
     from ostinato.report import build_report
 
     try:
+        _console_logging()
         page = build_report(open_features(features), out, source=features, title=title)
     except OstinatoError as exc:
         _fail(exc)
@@ -138,6 +166,11 @@ def build_dataset(
     address: Annotated[str | None, typer.Option(
         help="Ray cluster to join: 'auto', or ray://host:10001. Default: RAY_ADDRESS, else a local Ray.")] = None,
     force: Annotated[bool, typer.Option(help="Allow adding to a training set built with another config.")] = False,
+    retry_errors: Annotated[bool, typer.Option(
+        "--retry-errors", help="Build again the tracks that failed in earlier runs (listed in TRAINSET/_errors/).")
+    ] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another job is writing --out, wait for it to finish instead of stopping.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Cut analysed tracks into fixed log-mel segments with frame-aligned chord, numeral, beat and section ids.
@@ -150,10 +183,11 @@ def build_dataset(
     specs, overrides = split_overrides(arguments)
     try:
         if len(specs) != 1:
-            raise OstinatoError(f"give exactly one FEATURES folder (an ostinato analyze output), got {specs}")
+            raise UsageError(f"give exactly one FEATURES folder (an ostinato analyze output), got {specs}")
         cfg = load_dataset_config(config, overrides)
+        _console_logging()
         run_build_dataset(specs[0], out, cfg, audio_root=audio_root, address=address, force=force,
-                          show_progress=not quiet)
+                          retry_errors=retry_errors, wait=wait, show_progress=not quiet)
     except OstinatoError as exc:
         _fail(exc)
 
@@ -161,7 +195,7 @@ def build_dataset(
 @app.command("fit-genre")
 def fit_genre(
     features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model (model.joblib, card.json).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model (model.npz, card.json).")],
     min_per_genre: Annotated[int, typer.Option(help="Genres with fewer tagged tracks are left out.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds and the classifier.")] = 0,
 ) -> None:

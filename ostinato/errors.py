@@ -5,7 +5,11 @@ class OstinatoError(Exception):
     """Base of every error ostinato raises on purpose."""
 
 
-class ConfigError(OstinatoError):
+class UsageError(OstinatoError):
+    """The command was called wrongly (arguments, options, configuration): the CLI exits with 2, not 1."""
+
+
+class ConfigError(UsageError):
     """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
 
 

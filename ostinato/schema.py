@@ -17,6 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ostinato.errors import OstinatoError
+
 #: Bumped when columns are added, removed or change meaning.
 SCHEMA_VERSION = 2
 
@@ -153,8 +155,8 @@ ALIASES_SCHEMA = pa.schema(
 )
 
 
-class SchemaError(ValueError):
-    """A row does not fit the tracks contract."""
+class SchemaError(OstinatoError, ValueError):
+    """A row does not fit the tracks contract, or shards were written by a newer schema."""
 
 
 def tracks_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
@@ -192,7 +194,6 @@ def tracks_dataset(location: str):
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
-    from ostinato.errors import OstinatoError
     from ostinato.storage import resolve
 
     fs, root = resolve(location)

@@ -94,10 +94,10 @@ def test_batch_file_generates_every_condition_set(tiny_model, tmp_path):
 def test_missing_vocoder_or_checkpoint_is_a_one_line_error(tiny_model, tmp_path):
     result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--seconds", "1",
                                       "--out", str(tmp_path / "x.wav"), "--vocoder", str(tmp_path / "nope.pt")])
-    assert result.exit_code == 2 and "--vocoder" in result.output
+    assert result.exit_code == 1 and "--vocoder" in result.output
     result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.vae), "--seconds", "1",
                                       "--out", str(tmp_path / "x.wav")])
-    assert result.exit_code == 2 and "ostinato train" in result.output
+    assert result.exit_code == 1 and "ostinato train" in result.output
 
 
 def test_like_copies_an_analysed_tracks_conditions(tiny_model, tmp_path):
@@ -119,4 +119,4 @@ def test_like_copies_an_analysed_tracks_conditions(tiny_model, tmp_path):
     assert sf.read(out)[0].shape == (16000,)
     result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--like", "missing",
                                       "--features", str(tmp_path / "features"), "--out", str(out)])
-    assert result.exit_code == 2 and "missing" in result.output
+    assert result.exit_code == 1 and "missing" in result.output

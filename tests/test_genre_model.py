@@ -36,7 +36,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 def test_fit_genre_saves_model_and_card_with_cv_accuracy(model_dir):
     card = json.loads((model_dir / "card.json").read_text())
-    assert (model_dir / "model.joblib").is_file()
+    assert (model_dir / "model.npz").is_file() and not (model_dir / "model.joblib").exists()
     assert card["classes"] == sorted(PROTOTYPES)
     assert card["counts"] == {g: 8 for g in PROTOTYPES}  # "Techno" and "Hip Hop" tags folded onto the vocabulary
     assert card["untagged_rows"] == 2 and card["n_tracks"] == 32
@@ -57,6 +57,35 @@ def test_model_predicts_held_out_rows(model_dir):
     assert right / len(held_out) >= 0.85
 
 
+@pytest.mark.parametrize("genres", [2, 4])
+def test_saved_arrays_compute_what_the_fitted_pipeline_computes(genres, tmp_path):
+    """The arrays in model.npz give scikit-learn's own probabilities (binary: sigmoid; more: softmax)."""
+    from ostinato.theory.genre_model import LinearGenreClassifier, _estimator
+
+    rng = np.random.default_rng(genres)
+    x = rng.normal(size=(40, 6))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    labels = np.asarray([f"g{i % genres}" for i in range(40)])
+    x[:, 0] += np.arange(40) % genres  # something to learn
+    pipeline = _estimator(0).fit(x, labels)
+    ours = LinearGenreClassifier.from_pipeline(pipeline)
+    np.testing.assert_allclose(ours.predict_proba(x), pipeline.predict_proba(x), atol=1e-10)
+    assert ours.classes == tuple(pipeline.classes_)
+
+
+def test_a_pickled_model_from_an_older_version_is_refused_not_loaded(model_dir, tmp_path):
+    import shutil
+
+    from ostinato.theory.genre_model import GenreModelError
+
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old)
+    (old / "model.npz").unlink()
+    (old / "model.joblib").write_bytes(b"a pickle that would run code")
+    with pytest.raises(GenreModelError, match="could run code; retrain it with `ostinato fit-genre`"):
+        load_genre_model(old)
+
+
 def test_features_of_an_empty_row_are_missing_not_zero():
     x = genre_features({})
     assert x.shape == (len(FEATURE_NAMES),)
@@ -71,10 +100,10 @@ def test_one_genre_is_a_clear_error(tmp_path):
 
     pq.write_table(schema.tracks_table(rows), tmp_path / "f" / schema.TRACKS_DIR / "part-0.parquet")
     result = CliRunner().invoke(app, ["fit-genre", str(tmp_path / "f"), "--out", str(tmp_path / "m")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "need at least two genres" in result.output
     result = CliRunner().invoke(app, ["fit-genre", str(tmp_path / "nothing"), "--out", str(tmp_path / "m")])
-    assert result.exit_code == 2 and "run `ostinato analyze` first" in result.output
+    assert result.exit_code == 1 and "run `ostinato analyze` first" in result.output
 
 
 def test_config_rejects_a_folder_without_a_model(tmp_path):

@@ -85,5 +85,5 @@ def test_analyze_query_and_report_by_s3_uri(s3, demo_corpus, tmp_path):
 
 def test_missing_bucket_prefix_is_a_one_line_error(s3):
     run = _cli("query", f"s3://{BUCKET}/nothing-here", "SELECT 1", timeout=120)
-    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "no tracks shards under s3://music/nothing-here" in run.stderr

@@ -124,6 +124,6 @@ def test_cli_formats_hold_the_same_rows(features, tmp_path):
 ])
 def test_cli_errors_are_one_line_without_traceback(features, args, message):
     run = _cli("query", *(a.format(features=features) for a in args))
-    assert run.returncode == 2
+    assert run.returncode == (2 if "--format" in args else 1)
     assert "Traceback" not in run.stderr
     assert run.stderr.strip().count("\n") == 0 and message in run.stderr, run.stderr

@@ -13,25 +13,13 @@ import os
 from collections.abc import Iterator
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from ostinato import schema
+from ostinato import outputs, schema
 from ostinato.features.errors import FeaturesNotFoundError, QueryError
 from ostinato.features.views import NESTED_VIEWS, nested_view_sql
-from ostinato.storage import display, resolve
-
-
-def _shards(fs: pafs.FileSystem, folder: str) -> list[str]:
-    """Visible ``*.parquet`` files under ``folder``, sorted; hidden names are half-written shards."""
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        return []
-    infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True))
-    return sorted(
-        i.path for i in infos
-        if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
-    )
 
 
 def _sql_list(paths: list[str]) -> str:
@@ -39,26 +27,31 @@ def _sql_list(paths: list[str]) -> str:
 
 
 def _register_source(con: duckdb.DuckDBPyConnection, name: str, fs: pafs.FileSystem, files: list[str],
-                     contract) -> str:
-    """Register ``files`` and return a SQL expression that scans them with every column of ``contract``.
+                     contract, *, whole_folder: bool = False, extra: list[pa.Table] = ()) -> str:
+    """Register ``files`` (plus in-memory ``extra`` tables) and return a SQL expression that scans them with
+    every column of ``contract``.
 
     Shards written before a column existed lack it; ``UNION ALL BY NAME`` with an empty table of the
     contract gives such columns as NULL, so queries written for the current schema run on old shards.
+    ``whole_folder`` says ``files`` are every shard of their folder, so a glob can stand for them.
     """
     con.register(f"_{name}_contract", contract.empty_table())
-    if not files:
-        return f"SELECT * FROM _{name}_contract"
-    if isinstance(fs, pafs.LocalFileSystem):
+    scans = []
+    if files and isinstance(fs, pafs.LocalFileSystem):
         folder = os.path.dirname(files[0])
         flat = all(os.path.dirname(f) == folder for f in files)
         # A glob keeps the view's SQL short on 100k shards; names with glob characters are listed instead.
-        source = (_sql_list([f"{folder}/[!._]*.parquet"]) if flat and not set("*?[]{}") & set(folder)
-                  else _sql_list(files))
-        scan = f"SELECT * FROM read_parquet({source}, union_by_name = true)"
-    else:
+        glob = whole_folder and flat and not set("*?[]{}") & set(folder)
+        source = _sql_list([f"{folder}/[!._]*.parquet"]) if glob else _sql_list(files)
+        scans.append(f"SELECT * FROM read_parquet({source}, union_by_name = true)")
+    elif files:
         con.register(f"_{name}_shards", pads.dataset(files, filesystem=fs, format="parquet", schema=contract))
-        scan = f"SELECT * FROM _{name}_shards"
-    return f"{scan} UNION ALL BY NAME SELECT * FROM _{name}_contract"
+        scans.append(f"SELECT * FROM _{name}_shards")
+    for i, table in enumerate(extra):
+        con.register(f"_{name}_kept_{i}", table)
+        scans.append(f"SELECT * FROM _{name}_kept_{i}")
+    scans.append(f"SELECT * FROM _{name}_contract")
+    return " UNION ALL BY NAME ".join(scans)
 
 
 def open_features(location: str | os.PathLike[str], *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -73,33 +66,32 @@ def open_features(location: str | os.PathLike[str], *, threads: int | None = Non
     Views: ``tracks`` (one row per analysed file), ``beats``, ``chords``, ``sections``, ``roman``, ``stems``,
     ``progressions``, ``cadences``, ``local_keys`` (one row per element of that nested column, with
     ``track_id``, ``path`` and the 1-based ``idx``), and ``aliases`` (paths whose bytes equal another track).
+    ``tracks`` has one row per input even where the shards hold more (see ``ostinato.outputs``); damaged shards
+    are skipped with a warning naming them.
 
-    Raises FeaturesNotFoundError when the location holds no tracks shards.
+    Raises FeaturesNotFoundError when the location holds no readable tracks shards.
     """
     location = os.fspath(location).rstrip("/")
-    fs, root = resolve(location)
-    if root.rstrip("/").endswith(f"/{schema.TRACKS_DIR}"):
-        root = root.rstrip("/")[: -len(schema.TRACKS_DIR) - 1]
     try:
-        tracks = _shards(fs, f"{root}/{schema.TRACKS_DIR}")
-    except OSError as exc:
-        raise FeaturesNotFoundError(f"cannot list {location}: {exc}") from None
-    if not tracks:
-        raise FeaturesNotFoundError(
-            f"no tracks shards under {display(fs, root)} (expected {schema.TRACKS_DIR}/*.parquet there); "
-            "point at the --out of `ostinato analyze`"
-        )
-    try:
-        with fs.open_input_file(tracks[0]) as handle:
-            schema.check_readable(pq.read_schema(handle))
-    except schema.SchemaError as exc:
+        scan = outputs.scan_output(location, require=True)
+    except (outputs.OutputNotFoundError, schema.SchemaError) as exc:
         raise FeaturesNotFoundError(str(exc)) from None
+    scan.warn_damaged()
+    masks = scan.kept_masks()
+    clean = [f for f in scan.tracks if f not in masks]
+    # Shards holding superseded rows (rare: see ostinato.outputs) are read here and registered filtered.
+    kept = [outputs.read_tracks_table_of(scan, path, mask) for path, mask in sorted(masks.items())]
+    whole = not masks and not any(d.path.rsplit("/", 2)[-2] == schema.TRACKS_DIR for d in scan.damaged)
     con = duckdb.connect(config={"threads": threads} if threads else {})
-    con.execute(f"CREATE VIEW tracks AS {_register_source(con, 'tracks', fs, tracks, schema.TRACKS_SCHEMA)}")
+    tracks_sql = _register_source(con, "tracks", scan.fs, clean, schema.TRACKS_SCHEMA, whole_folder=whole,
+                                  extra=kept)
+    con.execute(f"CREATE VIEW tracks AS {tracks_sql}")
     for column in NESTED_VIEWS:
         con.execute(f"CREATE VIEW {column} AS {nested_view_sql(column)}")
-    aliases = _shards(fs, f"{root}/{schema.ALIASES_DIR}")
-    con.execute(f"CREATE VIEW aliases AS {_register_source(con, 'aliases', fs, aliases, schema.ALIASES_SCHEMA)}")
+    aliases_whole = not any(d.path.rsplit("/", 2)[-2] == schema.ALIASES_DIR for d in scan.damaged)
+    aliases_sql = _register_source(con, "aliases", scan.fs, scan.alias_files, schema.ALIASES_SCHEMA,
+                                   whole_folder=aliases_whole)
+    con.execute(f"CREATE VIEW aliases AS {aliases_sql}")
     return con
 
 

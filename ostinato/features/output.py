@@ -10,7 +10,7 @@ from typing import IO, Any
 import duckdb
 import pyarrow as pa
 
-from ostinato.errors import OstinatoError
+from ostinato.errors import UsageError
 from ostinato.features.catalog import duckdb_errors
 from ostinato.storage import is_uri, resolve, write_atomically
 
@@ -82,9 +82,9 @@ def write_result(
     nested values included (as text in CSV). Parquet needs ``out``.
     """
     if fmt not in FORMATS:
-        raise OstinatoError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "parquet" and out is None:
-        raise OstinatoError("--format parquet needs --out FILE (Parquet is binary)")
+        raise UsageError("--format parquet needs --out FILE (Parquet is binary)")
     stdout = stdout or sys.stdout.buffer
     with duckdb_errors():
         if relation is None:

@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,11 +25,12 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ostinato import ANALYSIS_VERSION, __version__, schema
+from ostinato import ANALYSIS_VERSION, __version__, outputs, schema
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import OstinatoError, WeightsMissingError
 from ostinato.pipelines import rows, stages
 from ostinato.pipelines.inputs import InputFile, list_inputs
+from ostinato.pipelines.lease import Holder, writer_lease
 from ostinato.pipelines.progress import RunProgress, RunSummary, print_summary
 from ostinato.pipelines.resume import output_uri, read_finished
 from ostinato.pipelines.sink import ShardSink, read_card, write_card
@@ -122,7 +124,13 @@ def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separat
     gpus = int(ray.cluster_resources().get("GPU", 0))
     spec = SeparatorSpec(model=sep.model, repo=sep.repo, device=sep.device, shifts=sep.shifts,
                          overlap=sep.overlap, chunk_s=sep.chunk_s)
-    if gpus and sep.device in ("auto", "cuda") or sep.device.startswith("cuda"):
+    wants_gpu = sep.device.startswith("cuda")
+    if wants_gpu and not gpus:
+        raise OstinatoError(
+            f"separation.device={sep.device} but the Ray cluster has no GPU; use separation.device=auto (a GPU when "
+            "there is one) or separation.device=cpu"
+        )
+    if gpus and (sep.device == "auto" or wants_gpu):
         count = sep.actors or max(1, int(gpus / sep.gpus_per_actor))
         options = {"num_gpus": sep.gpus_per_actor, "num_cpus": 1}
     else:
@@ -200,9 +208,45 @@ class _InFlight:
     stage: str  # "prepare" | "describe", or "analyse" (all three, without separation)
     refs: tuple = ()
     prepared: stages.Prepared | None = None
+    submitted: float = 0.0  # time.monotonic() when the input's first task was submitted
+    node_losses: int = 0  # resubmissions because a node was lost while it was in flight
 
 
-def _failure(exc: Exception) -> str:
+#: Failures of the machinery rather than of the input: a task lost with its node is one of these.
+SYSTEM_FAILURES = (
+    ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayActorError,
+    ray.exceptions.ObjectLostError, ray.exceptions.RaySystemError, ray.exceptions.LocalRayletDiedError,
+)
+#: An input caught by this many node losses in a row is recorded as an error after all.
+MAX_NODE_LOSSES = 3
+
+
+class NodeWatch:
+    """Notices lost nodes, so that work lost with a node is resubmitted rather than recorded as an error.
+
+    Ray retries a task whose worker died ``crash_retries`` times, on any node; when the retries run out while
+    nodes are leaving (a spot instance reclaimed, a node drained), the input is not at fault.
+    """
+
+    def __init__(self) -> None:
+        self.alive = self._alive()
+        self.last_loss = float("-inf")
+
+    @staticmethod
+    def _alive() -> set[str]:
+        return {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+
+    def lost_since(self, since: float) -> bool:
+        """True when a node that was alive has died since ``since`` (time.monotonic())."""
+        alive = self._alive()
+        if self.alive - alive:
+            self.last_loss = time.monotonic()
+        self.alive = alive
+        return self.last_loss >= since
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line saying why a Ray task failed, for an error row."""
     if isinstance(exc, ray.exceptions.OutOfMemoryError):
         return "ran out of memory (the worker was killed by Ray's memory monitor)"
     if isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.RayActorError):
@@ -210,6 +254,28 @@ def _failure(exc: Exception) -> str:
     if isinstance(exc, ray.exceptions.RayTaskError):
         return f"unexpected {type(exc.cause).__name__}: {exc.cause}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def new_run_id() -> str:
+    """A sortable, unique id for one run: UTC start time plus a random suffix (shard names carry it)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def tidy_output(out: str, *, run_id: str, compression: str | None) -> tuple[outputs.OutputScan, list[str], int]:
+    """Scan ``out``, move damaged shards into its quarantine and rewrite shards holding superseded rows.
+
+    Returns the scan after the repairs, the quarantined shards' new locations and the rows compacted away.
+    Run it only while holding the writer lease.
+    """
+    scan = outputs.scan_output(out)
+    moved = outputs.quarantine(scan) if scan.damaged else []
+    for target in moved:
+        log.warning("moved a damaged shard to %s; its inputs are analysed again", target)
+    dropped = 0
+    if scan.superseded:
+        dropped = outputs.compact(scan, run_id=run_id, compression=compression)
+        scan = outputs.scan_output(out)
+    return scan, moved, dropped
 
 
 def run_analysis(
@@ -220,38 +286,63 @@ def run_analysis(
     address: str | None = None,
     keep_stems: str | None = None,
     force: bool = False,
+    retry_errors: bool = False,
+    wait: bool = False,
     show_progress: bool = True,
 ) -> RunSummary:
     """Analyse every input not already in ``out`` and append its row to ``out``'s shards.
 
-    Re-running on the same ``out`` skips finished inputs, so a killed job is finished by running it again.
+    Re-running on the same ``out`` skips finished inputs, so a killed job is finished by running it again;
+    ``retry_errors`` analyses inputs whose row is an error again (the new row replaces it). The job holds
+    ``out``'s writer lease throughout: a second job on the same ``out`` fails with OutputBusyError, or with
+    ``wait`` waits for the first to finish.
     """
     out = output_uri(out)
     files = list_inputs(specs)
     _check_models(config)
-    card = _open_card(out, config, force)
-    finished = read_finished(out)
-    todo = [f for f in files if f.uri not in finished.paths]
-    summary = RunSummary(out=out, inputs=len(files), skipped=len(files) - len(todo))
-    run_id = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    run = {"run_id": run_id, "started": datetime.datetime.now(datetime.UTC).isoformat(), "inputs": len(files)}
-    card["runs"].append(run)
-    write_card(out, card)
+    run_id = new_run_id()
+    compression = None if config.output.compression == "none" else config.output.compression
+    with writer_lease(out, run_id=run_id, wait=wait, on_wait=_tell_waiting(out)):
+        card = _open_card(out, config, force)
+        scan, moved, compacted = tidy_output(out, run_id=run_id, compression=compression)
+        finished = read_finished(scan, retry_errors=retry_errors)
+        todo = [f for f in files if f.uri not in finished.paths]
+        summary = RunSummary(out=out, inputs=len(files), skipped=len(files) - len(todo),
+                             retried=sum(f.uri in finished.retry for f in todo), quarantined=moved,
+                             compacted=compacted, earlier_errors=_visible_errors(scan) if not retry_errors else 0)
+        run = {"run_id": run_id, "started": datetime.datetime.now(datetime.UTC).isoformat(), "inputs": len(files),
+               "retry_errors": retry_errors}
+        card["runs"].append(run)
+        write_card(out, card)
 
-    sink = ShardSink(out, run_id=run_id, rows_per_shard=config.output.rows_per_shard,
-                     flush_s=config.output.flush_s, compression=config.output.compression)
-    if todo:
-        connect(address)
-        driver = _Driver(config, sink, finished.track_ids, keep_stems)
-        with RunProgress(summary, total=len(todo), enabled=show_progress) as progress:
-            driver.run(todo, progress)
-    sink.close()
-    summary.shards = sink.shards
-    run.update(finished=datetime.datetime.now(datetime.UTC).isoformat(), **summary.to_dict())
-    write_card(out, card)
+        sink = ShardSink(out, run_id=run_id, rows_per_shard=config.output.rows_per_shard,
+                         flush_s=config.output.flush_s, compression=config.output.compression)
+        if todo:
+            connect(address)
+            driver = _Driver(config, sink, finished.track_ids, keep_stems)
+            with RunProgress(summary, total=len(todo), enabled=show_progress) as progress:
+                driver.run(todo, progress)
+        sink.close()
+        if summary.retried:  # the retried inputs' new rows supersede their error rows: drop those from the files
+            summary.compacted += tidy_output(out, run_id=run_id, compression=compression)[2]
+        summary.shards = sink.shards
+        run.update(finished=datetime.datetime.now(datetime.UTC).isoformat(), **summary.to_dict())
+        write_card(out, card)
     if show_progress:
         print_summary(summary)
     return summary
+
+
+def _visible_errors(scan: outputs.OutputScan) -> int:
+    statuses = scan.kept_identity().column("status").to_pylist()
+    return sum(s != schema.STATUS_OK for s in statuses)
+
+
+def _tell_waiting(out: str):
+    def tell(holder: Holder) -> None:
+        log.warning("%s is being written by %s; waiting for it to finish", out, holder.describe())
+
+    return tell
 
 
 class _Driver:
@@ -283,6 +374,8 @@ class _Driver:
         # Paths with the same bytes as a track still being analysed, attached to its row when it is emitted.
         self.waiting_duplicates: dict[str, list[str]] = {}
         self.progress: RunProgress | None = None
+        self.nodes = NodeWatch()
+        self.resubmitted = 0  # inputs resubmitted after a node loss
 
     def run(self, todo: list[InputFile], progress: RunProgress) -> None:
         self.progress = progress
@@ -306,14 +399,15 @@ class _Driver:
                 self.sink.add_duplicate(track_id, path)
         self.waiting_duplicates.clear()
 
-    def _submit(self, item: InputFile) -> None:
+    def _submit(self, item: InputFile, *, node_losses: int = 0) -> None:
+        now = time.monotonic()
         if self.analyse is not None:
             ref = self.analyse.remote(item, self.config_ref, self.claims)
-            self.in_flight[ref] = _InFlight(item, "analyse")
+            self.in_flight[ref] = _InFlight(item, "analyse", submitted=now, node_losses=node_losses)
             return
         model_sr = self.pool.samplerate if self.pool else None
         refs = self.prepare.remote(item, self.config_ref, model_sr=model_sr)
-        self.in_flight[refs[0]] = _InFlight(item, "prepare", refs)
+        self.in_flight[refs[0]] = _InFlight(item, "prepare", refs, submitted=now, node_losses=node_losses)
 
     def _after_prepare(self, job: _InFlight, ref) -> None:
         try:
@@ -334,12 +428,13 @@ class _Driver:
                                       context=self.context))
             return
         self.claimed.add(prepared.track_id)
-        self.waiting_duplicates[prepared.track_id] = []
+        self.waiting_duplicates.setdefault(prepared.track_id, [])
         _, audio_ref, model_audio_ref = job.refs
         separate = self.pool is not None and prepared.source_kind == "audio"  # scores have no audio to separate
         stems_ref = self.pool.submit(prepared, model_audio_ref) if separate else None
         row_ref = self.describe.remote(prepared, audio_ref, config=self.config_ref, stems=stems_ref)
-        self.in_flight[row_ref] = _InFlight(job.item, "describe", prepared=prepared)
+        self.in_flight[row_ref] = _InFlight(job.item, "describe", prepared=prepared, submitted=job.submitted,
+                                            node_losses=job.node_losses)
 
     def _after_analyse(self, job: _InFlight, ref) -> None:
         try:
@@ -375,9 +470,17 @@ class _Driver:
         return prepared
 
     def _fail(self, job: _InFlight, stage: str, exc: Exception) -> None:
+        if (isinstance(exc, SYSTEM_FAILURES) and job.node_losses < MAX_NODE_LOSSES
+                and self.nodes.lost_since(job.submitted)):
+            # Lost with a node, not failed: start the input again on the nodes that are left.
+            if job.prepared is not None and job.prepared.track_id is not None:
+                self.claimed.discard(job.prepared.track_id)
+            self.resubmitted += 1
+            self._submit(job.item, node_losses=job.node_losses + 1)
+            return
         # A job that reached describe already claimed its id; one that died decoding is identified here.
         prepared = job.prepared or self._claim(stages.identify(job.item, self.config))
-        self._emit(rows.error_row(prepared, (stage, _failure(exc)), seconds=prepared.seconds,
+        self._emit(rows.error_row(prepared, (stage, failure_reason(exc)), seconds=prepared.seconds,
                                   context=self.context))
 
     def _emit(self, row: dict[str, Any]) -> None:

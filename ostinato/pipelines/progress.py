@@ -37,6 +37,10 @@ class RunSummary:
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(schema.STAGES, 0.0))
     error_reasons: collections.Counter = field(default_factory=collections.Counter)
     shards: list[str] = field(default_factory=list)
+    retried: int = 0  # inputs with an error row analysed again (--retry-errors)
+    earlier_errors: int = 0  # error rows of earlier runs left as they are (no --retry-errors)
+    quarantined: list[str] = field(default_factory=list)  # damaged shards moved aside, new locations
+    compacted: int = 0  # superseded rows dropped from the shards
 
     @property
     def done(self) -> int:
@@ -59,6 +63,7 @@ class RunSummary:
             "wall_s": round(self.wall_s, 2), "x_realtime": round(self.x_realtime, 2),
             "stage_share": {k: round(v, 4) for k, v in self.stage_share().items()},
             "error_reasons": dict(self.error_reasons.most_common(20)), "shards_written": len(self.shards),
+            "retried": self.retried, "quarantined": list(self.quarantined), "compacted_rows": self.compacted,
         }
 
 
@@ -130,6 +135,16 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     console = console or Console(stderr=True)
     table = Table(title="ostinato analyze: summary", show_header=False)
     table.add_row("inputs", f"{summary.inputs} ({summary.skipped} already done, skipped)")
+    if summary.retried:
+        table.add_row("retried", f"{summary.retried} inputs whose earlier row was an error")
+    if summary.earlier_errors:
+        table.add_row("earlier errors", f"{summary.earlier_errors} rows kept as they are; --retry-errors analyses "
+                                        "those inputs again")
+    if summary.quarantined:
+        table.add_row("quarantined", f"{len(summary.quarantined)} damaged shard(s) moved to "
+                                     f"{summary.quarantined[0].rsplit('/', 2)[0]}/; their inputs analysed again")
+    if summary.compacted:
+        table.add_row("compacted", f"{summary.compacted} superseded rows dropped from the shards")
     table.add_row("ok / errors / duplicates", f"{summary.ok} / {summary.errors} / {summary.duplicates}")
     table.add_row("audio analysed", f"{summary.audio_s / 3600:.3f} h")
     table.add_row("wall clock", f"{summary.wall_s:.1f} s")

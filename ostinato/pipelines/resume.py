@@ -1,48 +1,45 @@
-"""What an output folder already holds, so a re-run analyses only what is missing."""
+"""What an output folder already holds, so a re-run analyses only what is missing (or what failed, on request)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
-
 from ostinato import schema
+from ostinato.outputs import OutputScan
 from ostinato.storage import display, resolve
 
 
 @dataclass
 class Finished:
-    """Paths (URIs) already recorded in an output, and the track ids they map to."""
+    """Paths (URIs) already recorded in an output, the track ids they map to, and the error rows to retry."""
 
     paths: set[str] = field(default_factory=set)
     track_ids: set[str] = field(default_factory=set)
     rows: int = 0
+    retry: set[str] = field(default_factory=set)  # paths whose error rows a --retry-errors run analyses again
 
 
-def _dataset(fs: pafs.FileSystem, folder: str) -> pads.Dataset | None:
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        return None
-    # Hidden names (".part-*.inprogress") are half-written shards and are ignored by default.
-    return pads.dataset(folder, filesystem=fs, format="parquet")
-
-
-def read_finished(out: str) -> Finished:
-    """Scan only the identity columns of existing shards (never the heavy feature columns)."""
-    fs, root = resolve(out)
-    done = Finished()
-    tracks = _dataset(fs, f"{root}/{schema.TRACKS_DIR}")
-    if tracks is not None:
-        schema.check_readable(tracks.schema)
-        table = tracks.to_table(columns=["track_id", "path", "other_paths"])
-        done.rows = table.num_rows
-        done.track_ids.update(table.column("track_id").to_pylist())
-        done.paths.update(table.column("path").to_pylist())
-        for others in table.column("other_paths").to_pylist():
+def read_finished(scan: OutputScan, *, retry_errors: bool = False) -> Finished:
+    """Every path any row or alias of ``scan`` records is finished, superseded rows included (their input was
+    analysed); with ``retry_errors`` the paths whose visible row is an error are not, and their ids are free."""
+    done = Finished(rows=scan.rows)
+    if scan.identity is not None:
+        done.track_ids.update(scan.identity.column("track_id").to_pylist())
+        done.paths.update(scan.identity.column("path").to_pylist())
+        for others in scan.identity.column("other_paths").to_pylist():
             done.paths.update(others or ())
-    aliases = _dataset(fs, f"{root}/{schema.ALIASES_DIR}")
-    if aliases is not None:
-        done.paths.update(aliases.to_table(columns=["path"]).column("path").to_pylist())
+    done.paths.update(scan.aliases.column("path").to_pylist())
+    if retry_errors:
+        visible = scan.kept_identity()
+        ok_ids = {t for t, s in zip(visible.column("track_id").to_pylist(), visible.column("status").to_pylist(),
+                                    strict=True) if s == schema.STATUS_OK}
+        for track_id, path, status in zip(visible.column("track_id").to_pylist(), visible.column("path").to_pylist(),
+                                          visible.column("status").to_pylist(), strict=True):
+            if status != schema.STATUS_OK:
+                done.retry.add(path)
+                done.paths.discard(path)
+                if track_id not in ok_ids:
+                    done.track_ids.discard(track_id)
     return done
 
 

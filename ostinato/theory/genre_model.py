@@ -1,10 +1,11 @@
 """A genre classifier trained on a corpus' own features and genre tags (``ostinato fit-genre``).
 
 The classifier's input is :func:`genre_features` of a ``tracks`` row, so the very same function serves
-training (rows read back from Parquet) and the pipeline (the row being written). The model is a scikit-learn
-pipeline (median imputation, standardisation, multinomial logistic regression, class-balanced) saved in a
-folder as ``model.joblib`` plus ``card.json`` (classes, feature names, cross-validated accuracy, counts,
-versions).
+training (rows read back from Parquet) and the pipeline (the row being written). It is fitted as a scikit-learn
+pipeline (median imputation, standardisation, multinomial logistic regression, class-balanced) and kept as the
+arrays that pipeline computes with (:class:`LinearGenreClassifier`), saved in a folder as ``model.npz`` (plain
+arrays, read with ``allow_pickle=False``: loading a model someone sent you cannot run code) plus ``card.json``
+(classes, feature names, cross-validated accuracy, counts, versions).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from ostinato.theory.genre import (
 from ostinato.theory.tags import MODELS, tags_from_rows
 
 CARD_NAME = "card.json"
-MODEL_NAME = "model.joblib"
-CARD_FORMAT = "ostinato-genre-model/1"
+MODEL_NAME = "model.npz"
+CARD_FORMAT = "ostinato-genre-model/2"
+#: What earlier versions saved (a pickle: loading it could run code); refused with a message.
+LEGACY_MODEL_NAME = "model.joblib"
 #: Fewest tagged tracks per genre for a genre to be learnt (smaller genres are left out, and reported).
 MIN_PER_GENRE = 3
 #: Most folds of the stratified cross-validation.
@@ -106,10 +109,53 @@ def canonical_genre(tag: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class LinearGenreClassifier:
+    """The fitted pipeline as arrays: impute NaNs with ``median``, standardise with ``mean``/``scale``, then a
+    logistic regression (``coef`` [shape=(n_classes or 1, n_features)], ``intercept`` [shape=(n_classes or 1,)];
+    one row means two classes, sigmoid; more rows, softmax). ``classes`` in the order of the probabilities."""
+
+    median: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: tuple[str, ...]
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> LinearGenreClassifier:
+        imputer, scaler, logistic = (pipeline.named_steps[s] for s in ("impute", "scale", "classify"))
+        return cls(median=np.asarray(imputer.statistics_, dtype=np.float64),
+                   mean=np.asarray(scaler.mean_, dtype=np.float64), scale=np.asarray(scaler.scale_, dtype=np.float64),
+                   coef=np.asarray(logistic.coef_, dtype=np.float64),
+                   intercept=np.asarray(logistic.intercept_, dtype=np.float64),
+                   classes=tuple(str(c) for c in logistic.classes_))
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        """``x`` [shape=(n, n_features)] with NaNs imputed, standardised."""
+        x = np.where(np.isnan(x), self.median, x)
+        return (x - self.mean) / self.scale
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities [shape=(n, n_classes)] for features ``x`` [shape=(n, n_features)]."""
+        logits = self.standardise(x) @ self.coef.T + self.intercept
+        if self.coef.shape[0] == 1:
+            positive = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            return np.stack([1.0 - positive, positive], axis=1)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    def class_weights(self, genre: str) -> np.ndarray:
+        """The coefficients that raise ``genre``'s score, [shape=(n_features,)]."""
+        index = self.classes.index(genre)
+        return self.coef[index] if self.coef.shape[0] > 1 else self.coef[0] * (1 if index else -1)
+
+
+@dataclass(frozen=True)
 class GenreModel:
     """A fitted classifier and its card (see the module docstring)."""
 
-    estimator: Any
+    classifier: LinearGenreClassifier
     card: dict[str, Any]
 
     @property
@@ -118,9 +164,9 @@ class GenreModel:
 
     def predict(self, row: Mapping[str, Any]) -> GenreEstimate:
         """Primary and secondary genre of a ``tracks`` row, ``source="model"``."""
-        probabilities = self.estimator.predict_proba(genre_features(row)[None, :])[0]
+        probabilities = self.classifier.predict_proba(genre_features(row)[None, :])[0]
         order = np.argsort(probabilities)[::-1]
-        classes = [str(c) for c in self.estimator.classes_]
+        classes = self.classifier.classes
         first = classes[order[0]]
         second = classes[order[1]] if len(order) > 1 else None
         reasons = [
@@ -139,15 +185,8 @@ class GenreModel:
 
     def _top_inputs(self, row: Mapping[str, Any], genre: str, k: int = 3) -> list[str]:
         """The inputs that pushed the logistic score of ``genre`` up the most for this row."""
-        try:
-            imputer, scaler, logistic = (self.estimator.named_steps[s] for s in ("impute", "scale", "classify"))
-        except (AttributeError, KeyError):
-            return []
         x = genre_features(row)[None, :]
-        z = scaler.transform(imputer.transform(x))[0]
-        index = list(logistic.classes_).index(genre)
-        coef = logistic.coef_[index] if logistic.coef_.shape[0] > 1 else logistic.coef_[0] * (1 if index else -1)
-        contribution = coef * z
+        contribution = self.classifier.class_weights(genre) * self.classifier.standardise(x)[0]
         top = np.argsort(contribution)[::-1][:k]
         return [f"{FEATURE_NAMES[i]} = {x[0, i]:.3g} points to {genre}" for i in top
                 if contribution[i] > 0 and math.isfinite(x[0, i])]
@@ -220,7 +259,7 @@ def fit_genre_model(
         "trained_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    return GenreModel(estimator, card)
+    return GenreModel(LinearGenreClassifier.from_pipeline(estimator), card)
 
 
 def _versions() -> dict[str, str]:
@@ -232,13 +271,13 @@ def _versions() -> dict[str, str]:
 
 
 def save_genre_model(model: GenreModel, folder: str | Path) -> Path:
-    """Write ``model.joblib`` and ``card.json`` into ``folder`` (created); returns the folder."""
-    import joblib
-
+    """Write ``model.npz`` and ``card.json`` into ``folder`` (created); returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    c = model.classifier
     partial = folder / (MODEL_NAME + ".partial")
-    joblib.dump(model.estimator, partial)
+    with partial.open("wb") as handle:
+        np.savez(handle, median=c.median, mean=c.mean, scale=c.scale, coef=c.coef, intercept=c.intercept)
     partial.replace(folder / MODEL_NAME)
     (folder / CARD_NAME).write_text(json.dumps(model.card, indent=2) + "\n")
     return folder
@@ -248,26 +287,40 @@ def save_genre_model(model: GenreModel, folder: str | Path) -> Path:
 def load_genre_model(folder: str | Path) -> GenreModel:
     """Read a folder written by :func:`save_genre_model` (cached per process: workers load it once).
 
+    Only arrays and JSON are read (``allow_pickle=False``), so a model folder from elsewhere cannot run code.
+
     Raises
     ------
     GenreModelError
         If the folder lacks the files, the card is of another format, or it was trained on other features.
     """
-    import joblib
-
     folder = Path(folder)
     card_path, model_path = folder / CARD_NAME, folder / MODEL_NAME
+    if (folder / LEGACY_MODEL_NAME).is_file() and not model_path.is_file():
+        raise GenreModelError(
+            f"{folder} holds a genre model saved by an older ostinato as a pickle ({LEGACY_MODEL_NAME}), which "
+            "is not loaded because loading it could run code; retrain it with `ostinato fit-genre`"
+        )
     if not card_path.is_file() or not model_path.is_file():
         raise GenreModelError(f"{folder} is not a genre model folder (expected {CARD_NAME} and {MODEL_NAME})")
     card = json.loads(card_path.read_text())
     if card.get("format") != CARD_FORMAT:
-        raise GenreModelError(f"{card_path} has format {card.get('format')!r}, expected {CARD_FORMAT!r}")
+        raise GenreModelError(f"{card_path} has format {card.get('format')!r}, expected {CARD_FORMAT!r}; "
+                              "retrain it with `ostinato fit-genre`")
     if card.get("feature_names") != list(FEATURE_NAMES):
         raise GenreModelError(
             f"the model in {folder} was trained on other features than this ostinato computes; "
             "retrain it with `ostinato fit-genre`"
         )
-    return GenreModel(joblib.load(model_path), card)
+    try:
+        with np.load(model_path, allow_pickle=False) as arrays:
+            classifier = LinearGenreClassifier(
+                median=arrays["median"], mean=arrays["mean"], scale=arrays["scale"], coef=arrays["coef"],
+                intercept=arrays["intercept"], classes=tuple(card["classes"]),
+            )
+    except (OSError, ValueError, KeyError) as exc:
+        raise GenreModelError(f"{model_path} is not a readable genre model: {exc}") from None
+    return GenreModel(classifier, card)
 
 
 def read_feature_rows(features: str, *, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -278,14 +331,14 @@ def read_feature_rows(features: str, *, columns: Sequence[str] | None = None) ->
     GenreModelError
         If there are no track shards there.
     """
-    from ostinato import schema
+    from ostinato import outputs, schema
 
     try:
-        dataset = schema.tracks_dataset(features)
-    except OstinatoError:
+        table = outputs.read_tracks_table(features, columns=list(columns) if columns else None)
+    except outputs.OutputNotFoundError:
         message = f"{features} holds no {schema.TRACKS_DIR}/ shards; run `ostinato analyze` first"
         raise GenreModelError(message) from None
-    return dataset.to_table(columns=list(columns) if columns else None).to_pylist()
+    return table.to_pylist()
 
 
 #: Columns :func:`genre_features` reads, so training never loads beats, chords' neighbours or MFCC stds.
