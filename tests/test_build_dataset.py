@@ -170,6 +170,16 @@ def test_moved_audio_is_found_with_audio_root_and_a_missing_file_is_counted(feat
     assert summary.failed[0][0].startswith(str(moved))  # the relocated path, not the analysed one
     assert read_card(str(out)).segments == 16
 
+    # A failed track is listed in TRAINSET/_errors/: the next run skips it, --retry-errors builds it.
+    shutil.copy(demo_corpus / "01_ballad_D_major.mp3", moved / "01_ballad_D_major.mp3")
+    again = run_build_dataset(str(features), str(out), load_dataset_config(None, DATASET),
+                              audio_root=str(moved), show_progress=False)
+    assert (again.built, again.errors, again.earlier_errors) == (0, 0, 1)
+    retried = run_build_dataset(str(features), str(out), load_dataset_config(None, DATASET),
+                                audio_root=str(moved), retry_errors=True, show_progress=False)
+    assert (retried.built, retried.errors, retried.retried, retried.skipped) == (1, 0, 1, 2)
+    assert read_card(str(out)).segments == 24
+
 
 def test_features_and_trainset_by_s3_uri(built, features, s3_bucket):
     """FEATURES read from and TRAINSET written to an S3-compatible bucket; the loaders read it back by URI.

@@ -87,3 +87,23 @@ def test_missing_bucket_prefix_is_a_one_line_error(s3):
     run = _cli("query", f"s3://{BUCKET}/nothing-here", "SELECT 1", timeout=120)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "no tracks shards under s3://music/nothing-here" in run.stderr
+
+
+def test_writer_lease_on_s3_refuses_a_second_job_and_takes_over_a_stale_one(s3, monkeypatch):
+    """Object stores have no locks: the lease is an object with a heartbeat, taken over once it is stale."""
+    from ostinato.pipelines import lease
+
+    monkeypatch.setattr(lease, "SETTLE_S", 0.2)
+    out = f"s3://{BUCKET}/leased"
+    with lease.writer_lease(out, run_id="run-a") as holder:
+        assert holder.run_id == "run-a"
+        with pytest.raises(lease.OutputBusyError, match=r"being written by run run-a \(host .*, pid \d+"):
+            with lease.writer_lease(out, run_id="run-b"):
+                pass
+    assert "leased/_writer.json" not in _keys(s3, "leased/")  # released: deleted
+    # A job killed without releasing leaves its lease; once its heartbeat is STALE_S old, the next job takes it.
+    stale = lease.Holder(run_id="killed", host="elsewhere", pid=1, started="2026-01-01T00:00:00+00:00",
+                         heartbeat=0.0)
+    s3.put_object(Bucket=BUCKET, Key="leased/_writer.json", Body=stale.to_json())
+    with lease.writer_lease(out, run_id="run-c") as holder:
+        assert holder.run_id == "run-c"
