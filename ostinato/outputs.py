@@ -219,29 +219,24 @@ def kept_rows(identity: pa.Table, *, alias_paths: Sequence[str] = ()) -> np.ndar
     rows = identity.column("_row").to_numpy()
     # Best first: ok before error, then latest analysis, later shard, later row.
     order = np.lexsort((-rows, -files, -stamp, ~is_ok))
-    track_ids = np.asarray(identity.column("track_id").to_pylist(), dtype=object)
-    paths = np.asarray(identity.column("path").to_pylist(), dtype=object)
-
+    ids = pc.dictionary_encode(identity.column("track_id")).combine_chunks().indices.to_numpy()
+    _, first = np.unique(ids[order], return_index=True)  # the best row of each track_id
     kept = np.zeros(n, dtype=bool)
-    seen_ids: set[str] = set()
-    for i in order:  # first (best) row of each track_id
-        if track_ids[i] not in seen_ids:
-            seen_ids.add(track_ids[i])
-            kept[i] = True
+    kept[order[first]] = True
 
-    covered = set(alias_paths)
-    ok_rows = np.flatnonzero(is_ok)
-    covered.update(paths[ok_rows])
-    others = identity.column("other_paths").to_pylist()
-    for i in ok_rows:
-        covered.update(others[i] or ())
+    errors = [i for i in order if kept[i] and not is_ok[i]]  # few, in a healthy output
+    if not errors:
+        return kept
+    ok_rows = identity.filter(pa.array(is_ok))
+    covered = set(alias_paths) | set(ok_rows.column("path").to_pylist())
+    covered.update(pc.list_flatten(ok_rows.column("other_paths")).to_pylist())
+    paths = identity.column("path")
     seen_error_paths: set[str] = set()
-    for i in order:
-        if is_ok[i] or not kept[i]:
-            continue
-        if paths[i] in covered or paths[i] in seen_error_paths:
+    for i in errors:
+        path = paths[int(i)].as_py()
+        if path in covered or path in seen_error_paths:
             kept[i] = False
-        seen_error_paths.add(paths[i])
+        seen_error_paths.add(path)
     return kept
 
 

@@ -4,8 +4,9 @@ With separation each input is a chain of Ray calls: ``prepare`` (task) -> ``sepa
 (task). Without it, one ``analyse`` task does identify, decode and describe, so the waveform never leaves the
 process that decoded it; a ``ClaimRegistry`` actor decides which of several identical files is decoded.
 The driver keeps a bounded number of inputs in flight (the ``ray.wait`` back-pressure pattern), so memory
-stays bounded on any corpus size, and turns every failure into an error row: Python errors are caught
-inside the stages; a worker process that dies is retried by Ray ``crash_retries`` times and then recorded.
+stays bounded on any corpus size, and turns every failure of an input into an error row: Python errors are
+caught inside the stages; a worker process that dies is retried by Ray ``crash_retries`` times and then
+recorded, unless a node was lost meanwhile (``NodeWatch``): then the input is submitted again.
 Ray Data would drop such rows with the failed block, which is why plain tasks and actors are used here.
 """
 
