@@ -26,7 +26,7 @@ _OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=")
 
 def _fail(exc: Exception) -> None:
     """Print one ``error:`` line and exit: 2 for a wrong call (click's usage code), 1 for a failure."""
-    _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+    _err.print(f"[bold red]error:[/] {rich.markup.escape(str(exc))}", soft_wrap=True, markup=True, highlight=False)
     raise typer.Exit(code=2 if isinstance(exc, UsageError) else 1)
 
 
@@ -103,9 +103,12 @@ def demo_corpus(
     seed: Annotated[int, typer.Option(help="Random seed (the corpus is deterministic for a seed).")] = 0,
 ) -> None:
     """Synthesise short multi-instrument MP3s at known keys, tempos and progressions, with their truth."""
-    from ostinato.demo import write_demo_corpus
+    from ostinato.extras import require
 
     try:
+        require("demo", command="demo-corpus")
+        from ostinato.demo import write_demo_corpus
+
         corpus = write_demo_corpus(folder, n_tracks=tracks, seconds=seconds, seed=seed)
     except OstinatoError as exc:
         _fail(exc)
@@ -204,9 +207,11 @@ def fit_genre(
     Use it in the pipeline with `ostinato analyze ... theory.genre_model=MODEL_DIR` (rows then say
     genre_source = "model").
     """
+    from ostinato.extras import require
     from ostinato.theory.genre_model import fit_genre as fit
 
     try:
+        require("genre", command="fit-genre")
         model = fit(features, out, min_per_genre=min_per_genre, seed=seed)
     except OstinatoError as exc:
         _fail(exc)
@@ -328,6 +333,44 @@ def evaluate(
     except OstinatoError as exc:
         _fail(exc)
     _err.print(report.summary_line())
+
+
+config_app = typer.Typer(help="The YAML configs shipped with ostinato (configs/ in a checkout).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _shipped_configs() -> dict:
+    """NAME (``analyze``, ``train/tiny``) -> the shipped YAML file, from the package data ``ostinato/configs``."""
+    from importlib import resources
+
+    found, folders = {}, [(resources.files("ostinato") / "configs", "")]
+    while folders:
+        folder, prefix = folders.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                folders.append((entry, f"{prefix}{entry.name}/"))
+            elif entry.name.endswith(".yaml"):
+                found[prefix + entry.name.removesuffix(".yaml")] = entry
+    return dict(sorted(found.items()))
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """Name every shipped config (the NAME of `ostinato config show`)."""
+    for name in _shipped_configs():
+        print(name)
+
+
+@config_app.command("show")
+def config_show(
+    name: Annotated[str, typer.Argument(help="analyze, dataset, train/tiny, ... (`ostinato config list`).")],
+) -> None:
+    """Print a shipped config: `ostinato config show train/tiny > my.yaml`, edit it, pass it with --config."""
+    configs = _shipped_configs()
+    key = name.removesuffix(".yaml").removeprefix("configs/")
+    if key not in configs:
+        _fail(UsageError(f"no shipped config {name!r}; there are: {', '.join(configs)}"))
+    print(configs[key].read_text(encoding="utf-8"), end="")
 
 
 def main() -> None:
