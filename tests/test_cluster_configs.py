@@ -1,11 +1,14 @@
 """The cluster definitions in cluster/: launcher YAMLs against Ray's own config schema, KubeRay manifests
-structurally (no CRD schema is available offline), and their commands against the real CLI."""
+structurally (no CRD schema is available offline), their commands against the real CLI, and their images and
+setup commands against pyproject.toml and constraints.txt (Python, Ray, extras)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import shlex
+import tomllib
 import typing
 from pathlib import Path
 
@@ -14,14 +17,19 @@ import pytest
 import ray
 import typer.main
 import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from ostinato.cli import app
 
-CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = ROOT / "cluster"
 LAUNCHER_YAMLS = ("aws.yaml", "gcp.yaml")
 KUBERAY = ("kuberay/raycluster.yaml", "kuberay/rayjob-analyze.yaml", "kuberay/rayjob-train.yaml")
-#: Commands an entrypoint may name that another part of the project is still adding to the CLI.
-PENDING_COMMANDS = {"train"}
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+#: Ray's images: rayproject/ray:<ray version>-py<python>[-cpu|-gpu|-cu...].
+RAY_IMAGE = re.compile(r"rayproject/ray:(?P<ray>\d+\.\d+\.\d+)-py(?P<py>3)(?P<minor>\d+)\b")
 
 
 def _load(name: str) -> dict:
@@ -48,7 +56,7 @@ def test_launcher_yaml_passes_rays_schema_and_checks(name, ray_schema):
     for node in gpu + cpu:
         assert 0 <= node["min_workers"] <= node["max_workers"] <= config["max_workers"]
     setup = " ".join(config["setup_commands"])
-    assert "scripts/setup.sh" in setup and config["file_mounts"]["/home/ubuntu/ostinato"] == "."
+    assert "scripts/setup.sh" in setup and config["file_mounts"]["/home/ray/ostinato"] == "."
     for start in (config["head_start_ray_commands"][-1], config["worker_start_ray_commands"][-1]):
         assert "ostinato-venv/bin:$PATH" in start  # job entrypoints run `ostinato` from Ray's PATH
 
@@ -100,9 +108,7 @@ def test_rayjob_entrypoint_is_an_ostinato_command_with_real_options(name):
     words = shlex.split(manifest["spec"]["entrypoint"])
     assert words[0] == "ostinato"
     commands = typer.main.get_command(app).commands
-    if words[1] not in commands:
-        assert words[1] in PENDING_COMMANDS, f"{name} names unknown command {words[1]!r}"
-        return
+    assert words[1] in commands, f"{name} names unknown command {words[1]!r}"
     params = {opt: param for param in commands[words[1]].params for opt in param.opts}
     used = {w.split("=")[0] for w in words[2:] if w.startswith("--")}
     assert used <= set(params), used - set(params)
@@ -116,3 +122,61 @@ def test_rayjob_entrypoint_is_an_ostinato_command_with_real_options(name):
 
         _, overrides = split_overrides(words[2:])
         assert overrides and load_config(None, overrides).resources.crash_retries == 2
+
+
+def _images() -> dict[str, str]:
+    """Where -> the Ray image it runs: the launcher YAMLs' docker images and the Dockerfile's base."""
+    images = {}
+    for name in LAUNCHER_YAMLS:
+        docker = _load(name)["docker"]
+        for key in ("image", "head_image", "worker_image"):
+            if key in docker:
+                images[f"{name} docker.{key}"] = docker[key]
+    dockerfile = (CLUSTER / "Dockerfile").read_text()
+    images["Dockerfile"] = re.search(r"^ARG RAY_IMAGE=(\S+)", dockerfile, re.M).group(1)
+    assert "FROM ${RAY_IMAGE}" in dockerfile
+    return images
+
+
+def _pins() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_images_run_the_python_and_ray_pyproject_asks_for():
+    python = SpecifierSet(PYPROJECT["requires-python"])
+    ray_wanted = next(Requirement(r) for r in PYPROJECT["dependencies"] if Requirement(r).name == "ray").specifier
+    versions = set()
+    for where, image in _images().items():
+        match = RAY_IMAGE.match(image)
+        assert match, f"{where}: {image} is not a rayproject/ray:<version>-py3XX image"
+        assert Version(f"{match['py']}.{match['minor']}") in python, f"{where}: {image} vs {python}"
+        assert Version(match["ray"]) in ray_wanted, f"{where}: Ray {match['ray']} vs pyproject's ray{ray_wanted}"
+        versions.add(match["ray"])
+    # one Ray everywhere: the images', the one setup.sh installs (constraints.txt) and KubeRay's rayVersion
+    versions |= {_pins()["ray"]} | {_cluster_specs(_load(name))["rayVersion"] for name in KUBERAY}
+    assert len(versions) == 1, versions
+
+
+def _installs() -> dict[str, str]:
+    """Where -> the shell text that installs ostinato there."""
+    found = {f"{name} setup_commands": " ".join(_load(name)["setup_commands"]) for name in LAUNCHER_YAMLS}
+    found["Dockerfile"] = (CLUSTER / "Dockerfile").read_text()
+    return found
+
+
+@pytest.mark.parametrize("where", ["aws.yaml setup_commands", "gcp.yaml setup_commands", "Dockerfile"])
+def test_setup_commands_install_through_setup_sh_with_extras_pyproject_declares(where):
+    text = _installs()[where]
+    assert "scripts/setup.sh" in text, "setup.sh installs with constraints.txt and picks torch's build"
+    assert "pip install" not in text, "every package through scripts/setup.sh, at constraints.txt's versions"
+    extras = re.search(r"OSTINATO_EXTRAS=([\w,-]+)", text).group(1).split(",")
+    assert set(extras) <= set(PYPROJECT["optional-dependencies"]), extras
+    assert "train" in extras or "eval" in extras, "GPU nodes run ostinato train"
+    storage = {"aws.yaml setup_commands": "s3", "gcp.yaml setup_commands": "gcs"}.get(where)
+    assert storage is None or storage in extras, f"{where} reads its cloud's bucket: the {storage} extra"
+
+
+def test_dockerfile_torch_is_setup_shs():
+    torch = re.search(r'OSTINATO_TORCH_SPEC="torch==([\w.+]+)"', (CLUSTER / "Dockerfile").read_text()).group(1)
+    assert f"TORCH_VERSION={torch}" in (ROOT / "scripts" / "setup.sh").read_text()
