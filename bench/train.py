@@ -28,19 +28,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 def plain_loop(cfg, *, trainset: str, vae_dir: Path, steps: int, warmup: int) -> float:
     from ostinato.datasets.loader import SegmentDataset, read_card
-    from ostinato.diffusion.stages import diffusion_task
-    from ostinato.diffusion.train import EmaWeights, build_optimizer, optimizer_step
+    from ostinato.diffusion.stages import diffusion_task, trainset_metadata
+    from ostinato.diffusion.train import build_ema, build_optimizer, optimizer_step
     from ostinato.diffusion.vae import MelScaler
 
     card = read_card(trainset)
     task = diffusion_task(
         cfg, vae_dir=vae_dir, scaler=MelScaler(mean=card.mel_mean, std=card.mel_std), vocab_sizes=card.vocab_sizes,
-        seconds_per_frame=card.mel.hop_length / card.mel.sample_rate, device=torch.device("cpu"),
+        mel=trainset_metadata(card, data=trainset)["mel"], device=torch.device("cpu"),
     )
     loader = torch.utils.data.DataLoader(SegmentDataset(trainset, "train"), batch_size=cfg.training.batch_size,
                                          shuffle=True, drop_last=True)
     optimizer, schedule = build_optimizer(task.objective.parameters(), task.optim)
-    ema = EmaWeights(task.objective, decay=task.optim.ema_decay) if task.optim.ema_decay is not None else None
+    ema = build_ema(task.objective, task.optim)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))
     started = None
     for step in range(warmup + steps):
@@ -49,7 +49,7 @@ def plain_loop(cfg, *, trainset: str, vae_dir: Path, steps: int, warmup: int) ->
         optimizer_step(task.objective, [task.prepare(next(batches))], optimizer=optimizer, schedule=schedule,
                        clip_norm=task.optim.clip_norm, autocast=None, device=torch.device("cpu"))
         if ema is not None:
-            ema.update(task.objective)  # the Ray worker does the same per step
+            ema.step(task.objective.parameters())  # the Ray worker does the same per step
     return steps * cfg.training.batch_size / (time.perf_counter() - started)
 
 
@@ -101,7 +101,7 @@ def main() -> None:
     log_every = 10
     warmup = log_every
     cfg = load_train_config(REPO / "configs" / "train" / "tiny.yaml", [
-        f"training.max_steps={warmup + args.steps}", f"run.log_every={log_every}",
+        f"training.max_steps={warmup + args.steps}", "training.batch_size=4", f"run.log_every={log_every}",
         f"run.checkpoint_every={10 * (warmup + args.steps)}", "run.cpus_per_worker=1",
     ])
     print(f"plain loop: {args.steps} steps of {cfg.training.batch_size} segments ...", flush=True)

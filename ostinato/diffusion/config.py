@@ -68,7 +68,11 @@ class OptimConfig(StrictModel):
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(1e-2, ge=0)
-    warmup_steps: int = Field(500, ge=0, description="linear warm-up, then constant")
+    warmup_steps: int = Field(500, ge=0, description="optimizer steps of linear warm-up from lr 0")
+    lr_schedule: Literal["constant_with_warmup", "cosine", "linear"] = Field(
+        "constant_with_warmup", description="diffusers.optimization.get_scheduler name: after the warm-up, "
+        "constant, or a cosine or linear decay to 0 at max_steps"
+    )
     clip_norm: float | None = Field(1.0, gt=0)
     ema_decay: float | None = Field(0.999, gt=0, lt=1, description="EMA of the weights; null: no EMA")
     mixed_precision: Literal["auto", "bf16", "no"] = Field("auto", description="auto: bf16 autocast on GPU only")
@@ -122,3 +126,36 @@ def load_train_config(path: Path | str | None = None, overrides: list[str] | tup
     Raises ConfigError naming the offending key for unknown keys, wrong types or out-of-range values.
     """
     return load_yaml_model(TrainConfig, path, overrides)
+
+
+def shape_problems(cfg: TrainConfig, *, n_mels: int, n_frames: int) -> list[str]:
+    """What in ``cfg`` does not fit mels of ``n_mels`` bins x ``n_frames`` frames (an empty list when all fits).
+
+    The VAE halves mel bins and frames once per block after the first, the U-Net halves the latent grid once per
+    block after the first, GroupNorm splits every block's channels into ``norm_num_groups``, each U-Net attention
+    layer splits its channels into ``attention_head_dim`` heads, and the conditioner averages whole groups of
+    ``frames_per_token`` frames into one time token.
+    """
+    problems = []
+    vae_factor = 2 ** (len(cfg.vae.block_out_channels) - 1)
+    unet_factor = 2 ** (len(cfg.unet.block_out_channels) - 1)
+    for name, size in (("mel bins", n_mels), ("frames", n_frames)):
+        if size % vae_factor:
+            problems.append(f"{name} ({size}) must be a multiple of the VAE's downsampling {vae_factor} "
+                            f"({len(cfg.vae.block_out_channels)} vae.block_out_channels)")
+        elif (size // vae_factor) % unet_factor:
+            problems.append(f"latent {name} ({size // vae_factor}) must be a multiple of the U-Net's downsampling "
+                            f"{unet_factor} ({len(cfg.unet.block_out_channels)} unet.block_out_channels)")
+    for section, model in (("vae", cfg.vae), ("unet", cfg.unet)):
+        odd = [c for c in model.block_out_channels if c % model.norm_num_groups]
+        if odd:
+            problems.append(f"{section}.block_out_channels {odd} do not split into {model.norm_num_groups} "
+                            f"{section}.norm_num_groups")
+    odd = [c for c in cfg.unet.block_out_channels if c % cfg.unet.attention_head_dim]
+    if odd:
+        problems.append(f"unet.block_out_channels {odd} do not split into {cfg.unet.attention_head_dim} attention "
+                        "heads (unet.attention_head_dim)")
+    if n_frames % cfg.conditioner.frames_per_token:
+        problems.append(f"frames ({n_frames}) must be a multiple of conditioner.frames_per_token "
+                        f"({cfg.conditioner.frames_per_token})")
+    return problems

@@ -200,7 +200,7 @@ def generate(
     share a batch. Each clip's audio is trimmed to exactly ``request.seconds``."""
     from ostinato.diffusion.vocoder import load_vocoder
 
-    mel = pipeline.info.mel
+    mel = pipeline.mel
     frame_rate = mel["sample_rate"] / mel["hop_length"]
     vocoder = vocoder or load_vocoder(None, mel=mel)
     clips: list[GeneratedClip | None] = [None] * len(requests)
@@ -222,8 +222,8 @@ def generate(
         conditions = row_conditions(rows, start_s=starts, n_frames=n_frames, frame_rate=frame_rate,
                                     n_mels=mel["n_mels"])
         generator = [torch.Generator(device="cpu").manual_seed(requests[i].seed) for i in members]
-        log_mels = pipeline(conditions, steps=steps, guidance_scale=guidance_scale, sampler=sampler,
-                            generator=generator).float().cpu().numpy()
+        log_mels = pipeline(conditions, num_inference_steps=steps, guidance_scale=guidance_scale, sampler=sampler,
+                            generator=generator).mels.float().cpu().numpy()
         for i, log_mel in zip(members, log_mels, strict=True):
             log_mel = log_mel[:, : math.ceil(requests[i].seconds * frame_rate)]  # frames past the end: padding
             wanted = int(round(requests[i].seconds * mel["sample_rate"]))
@@ -275,14 +275,17 @@ def run_generate(
 ) -> list[tuple[Path, Path]]:
     """Load the model, generate every request, write WAV + PNG for each. A single request is written to
     ``out``; batch requests to their own ``out`` or ``OUT_DIR/clip-NNN.wav``. Sampling defaults come from the
-    checkpoint's training config (``sampling`` section)."""
+    checkpoint's training config (``sampling`` section). The pipeline's progress bar shows each batch's steps."""
+    from ostinato.diffusion.checkpoints import resolve_checkpoint
     from ostinato.diffusion.config import TrainConfig
-    from ostinato.diffusion.sampling import TheoryDiffusionPipeline
+    from ostinato.diffusion.pipeline import TheoryDiffusionPipeline
     from ostinato.diffusion.vocoder import load_vocoder
 
-    pipeline = TheoryDiffusionPipeline.from_checkpoint(checkpoint, device=device)
-    defaults = TrainConfig.model_validate(pipeline.info.metadata.get("config", {})).sampling
-    voc = load_vocoder(vocoder, mel=pipeline.info.mel)
+    info = resolve_checkpoint(checkpoint, stage="diffusion")
+    pipeline = TheoryDiffusionPipeline.from_checkpoint(info.path, device=device)
+    pipeline.set_progress_bar_config(desc="sampling", leave=False, disable=None)  # a bar on terminals only
+    defaults = TrainConfig.model_validate(info.metadata.get("config", {})).sampling
+    voc = load_vocoder(vocoder, mel=pipeline.mel)
     clips = generate(
         pipeline, requests, features=features, vocoder=voc, steps=steps or defaults.steps,
         guidance_scale=defaults.guidance_scale if guidance_scale is None else guidance_scale,

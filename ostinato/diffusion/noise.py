@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers.training_utils import compute_snr
 
 from ostinato.diffusion.conditioner import ConditionerOutput, TheoryConditioner
 from ostinato.diffusion.config import DiffusionConfig
@@ -22,9 +23,9 @@ def build_noise_scheduler(cfg: DiffusionConfig) -> DDPMScheduler:
 
 def min_snr_weights(scheduler: DDPMScheduler, timesteps: torch.Tensor, *, gamma: float) -> torch.Tensor:
     """Per-sample loss weights (B,) ``min(SNR, gamma) / SNR`` for epsilon targets, ``/ (SNR + 1)`` for v targets
-    (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy")."""
-    alphas = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
-    snr = alphas / (1 - alphas)
+    (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy"), with the SNR of each of
+    ``timesteps`` (B,) from ``diffusers.training_utils.compute_snr``."""
+    snr = compute_snr(scheduler, timesteps)
     clipped = snr.clamp(max=gamma)
     if scheduler.config.prediction_type == "v_prediction":
         return clipped / (snr + 1)

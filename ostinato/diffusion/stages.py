@@ -7,7 +7,6 @@ conditioner on latents of the frozen stage-1 autoencoder.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,16 +71,21 @@ def vae_task(cfg: TrainConfig, *, scaler: MelScaler, device: torch.device) -> Tr
 
 
 def diffusion_task(
-    cfg: TrainConfig, *, vae_dir: Path, scaler: MelScaler, vocab_sizes: dict[str, int], seconds_per_frame: float,
+    cfg: TrainConfig, *, vae_dir: Path, scaler: MelScaler, vocab_sizes: dict[str, int], mel: dict[str, Any],
     device: torch.device,
 ) -> TrainingTask:
-    """Stage 2: U-Net + theory conditioner on latents of the frozen VAE in ``vae_dir`` (a stage-1 checkpoint)."""
+    """Stage 2: U-Net + theory conditioner on latents of the frozen VAE in ``vae_dir`` (a stage-1 checkpoint).
+    ``mel``: the training set's mel parameters (``trainset_metadata(...)["mel"]``). Its checkpoints are
+    ``TheoryDiffusionPipeline`` folders whose scheduler is the ``sampling.scheduler`` sampler."""
+    from ostinato.diffusion.pipeline import TheoryDiffusionPipeline, sampling_scheduler
+
     vae = AutoencoderKL.from_pretrained(vae_dir / "vae", low_cpu_mem_usage=False).to(device)
     vae.eval().requires_grad_(False)
     conditioner = TheoryConditioner(
         dim=cfg.conditioner.dim, frames_per_token=cfg.conditioner.frames_per_token,
         map_channels=cfg.conditioner.map_channels,
-        seconds_per_frame=seconds_per_frame, **{f"n_{name}": vocab_sizes[name] for name in VOCABULARY_COLUMNS},
+        seconds_per_frame=mel["hop_length"] / mel["sample_rate"],
+        **{f"n_{name}": vocab_sizes[name] for name in VOCABULARY_COLUMNS},
     )
     unet = build_unet(cfg.unet, latent_channels=vae.config.latent_channels, cross_attention_dim=cfg.conditioner.dim,
                       map_channels=cfg.conditioner.map_channels)
@@ -98,9 +102,11 @@ def diffusion_task(
         return latents, condition_tensors(batch, device=device)
 
     def save_models(module: torch.nn.Module, folder: Path, args: tuple) -> None:
-        module.unet.save_pretrained(folder / "unet", safe_serialization=True)
-        module.conditioner.save_pretrained(folder / "conditioner", safe_serialization=True)
-        scheduler.save_pretrained(folder / "scheduler")
-        shutil.copytree(vae_dir / "vae", folder / "vae", dirs_exist_ok=True)
+        pipeline = TheoryDiffusionPipeline(
+            vae=vae, unet=module.unet, conditioner=module.conditioner,
+            scheduler=sampling_scheduler(scheduler.config, cfg.sampling.scheduler),
+            mel_mean=scaler.mean, mel_std=scaler.std, **mel,
+        )
+        pipeline.save_pretrained(folder, safe_serialization=True)
 
     return TrainingTask("diffusion", objective, prepare, save_models, cfg.training)

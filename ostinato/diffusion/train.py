@@ -1,15 +1,18 @@
-"""Training compute that knows nothing of Ray: one optimizer step with accumulation and clipping, the warm-up
-schedule, EMA weights and the autocast choice. ``ostinato.pipelines.train`` runs it on Ray Train workers."""
+"""Training compute that knows nothing of Ray: one optimizer step with accumulation and clipping, the learning-rate
+schedule and EMA weights (diffusers' ``get_scheduler`` and ``EMAModel``) and the autocast choice.
+``ostinato.pipelines.train`` runs it on Ray Train workers."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from torch.optim.lr_scheduler import LambdaLR
 
 from ostinato.diffusion.config import OptimConfig
 
@@ -21,43 +24,24 @@ def autocast_dtype(cfg: OptimConfig, *, device: torch.device) -> torch.dtype | N
     return None
 
 
-def build_optimizer(parameters, cfg: OptimConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW and a linear warm-up over ``cfg.warmup_steps`` optimizer steps, constant afterwards."""
+def build_optimizer(parameters, cfg: OptimConfig) -> tuple[torch.optim.Optimizer, LambdaLR]:
+    """AdamW and the learning-rate schedule ``cfg.lr_schedule`` of ``diffusers.optimization.get_scheduler``:
+    a linear warm-up over ``cfg.warmup_steps`` optimizer steps from 0, then constant (or a cosine or linear
+    decay to 0 at ``cfg.max_steps``). Step the schedule once per optimizer step."""
     optimizer = torch.optim.AdamW([p for p in parameters if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    warmup = max(cfg.warmup_steps, 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    schedule = get_scheduler(cfg.lr_schedule, optimizer, num_warmup_steps=cfg.warmup_steps,
+                             num_training_steps=cfg.max_steps)
     return optimizer, schedule
 
 
-class EmaWeights:
-    """Exponential moving average of a module's floating-point parameters and buffers.
-
-    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` so early averages do not remember the random
-    initialisation for thousands of steps.
-    """
-
-    def __init__(self, module: torch.nn.Module, *, decay: float) -> None:
-        self.decay = decay
-        self.updates = 0
-        self.shadow = copy.deepcopy(module).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, module: torch.nn.Module) -> None:
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        live = module.state_dict()
-        for name, value in self.shadow.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.lerp_(live[name].to(value.dtype), 1 - decay)
-            else:
-                value.copy_(live[name])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.decay, self.updates = state["decay"], state["updates"]
-        self.shadow.load_state_dict(state["shadow"])
+def build_ema(module: torch.nn.Module, cfg: OptimConfig) -> EMAModel | None:
+    """``diffusers.training_utils.EMAModel`` over ``module``'s parameters with decay ``cfg.ema_decay``, warmed up
+    as ``min(decay, (1 + n) / (10 + n))`` at update n + 1 (the first update copies the weights) so early averages
+    forget the random initialisation; None when ``cfg.ema_decay`` is null. Call ``ema.step(module.parameters())``
+    after each optimizer step."""
+    if cfg.ema_decay is None:
+        return None
+    return EMAModel(module.parameters(), decay=cfg.ema_decay)
 
 
 @dataclass(frozen=True)
@@ -136,15 +120,15 @@ def fit_plain(
     *,
     steps: int,
     device: torch.device | None = None,
-    ema: EmaWeights | None = None,
+    ema: EMAModel | None = None,
 ) -> tuple[list[StepResult], dict[str, Any]]:
     """Train a ``TrainingTask`` in this process for ``steps`` optimizer steps over ``batches`` (an endless
     iterator of loader batches): the single-process loop, without Ray. Returns the step results and what
     ``checkpoints.write_checkpoint`` needs (model, ema, optimizer, schedule, step, last_args)."""
     device = device or torch.device("cpu")
     optimizer, schedule = build_optimizer(task.objective.parameters(), task.optim)
-    if ema is None and task.optim.ema_decay is not None:
-        ema = EmaWeights(task.objective, decay=task.optim.ema_decay)
+    if ema is None:
+        ema = build_ema(task.objective, task.optim)
     amp = autocast_dtype(task.optim, device=device)
     results, group = [], []
     for _ in range(steps):
@@ -154,7 +138,7 @@ def fit_plain(
         results.append(optimizer_step(task.objective, group, optimizer=optimizer, schedule=schedule,
                                       clip_norm=task.optim.clip_norm, autocast=amp, device=device))
         if ema is not None:
-            ema.update(task.objective)
+            ema.step(task.objective.parameters())
     state = {"model": task.objective, "ema": ema, "optimizer": optimizer, "schedule": schedule,
              "step": len(results), "last_args": group[-1] if group else ()}
     return results, state
