@@ -226,6 +226,7 @@ def fit_genre(
 
 _TRAIN_CONFIG = typer.Option("--config", "-c", help="Training YAML (configs/train/tiny.yaml, configs/train/gpu.yaml).")
 _ADDRESS = typer.Option(help="Ray cluster to join: 'auto' or ray://host:10001; default RAY_ADDRESS, else a local Ray.")
+_VERBOSE = typer.Option("--verbose", "-v", help="Also Ray's worker output and Ray Data / Ray Train INFO logs.")
 
 
 @app.command("train-vae")
@@ -236,6 +237,7 @@ def train_vae(
     overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides.")] = None,
     address: Annotated[str | None, _ADDRESS] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No console metrics.")] = False,
+    verbose: Annotated[bool, _VERBOSE] = False,
 ) -> None:
     """Stage 1: train the mel autoencoder on Ray Train. Re-running with the same --out resumes."""
     from ostinato.diffusion.config import load_train_config
@@ -243,10 +245,10 @@ def train_vae(
 
     try:
         summary = run_training(load_train_config(config, overrides or []), stage="vae", data=data, out=out,
-                               address=address, quiet=quiet)
+                               address=address, quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
         _fail(exc)
-    _err.print(f"VAE checkpoint: {summary.checkpoint}")
+    _err.print(f"VAE checkpoint: {summary.checkpoint}", soft_wrap=True)
 
 
 @app.command()
@@ -258,6 +260,7 @@ def train(
     overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides.")] = None,
     address: Annotated[str | None, _ADDRESS] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No console metrics.")] = False,
+    verbose: Annotated[bool, _VERBOSE] = False,
 ) -> None:
     """Stage 2: train the theory-conditioned latent U-Net on Ray Train. Re-running with the same --out resumes."""
     from ostinato.diffusion.config import load_train_config
@@ -265,10 +268,10 @@ def train(
 
     try:
         summary = run_training(load_train_config(config, overrides or []), stage="diffusion", data=data, out=out,
-                               vae=vae, address=address, quiet=quiet)
+                               vae=vae, address=address, quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
         _fail(exc)
-    _err.print(f"model checkpoint: {summary.checkpoint}")
+    _err.print(f"model checkpoint: {summary.checkpoint}", soft_wrap=True)
 
 
 @app.command()
@@ -308,7 +311,7 @@ def generate(
     except OstinatoError as exc:
         _fail(exc)
     for wav, png in written:
-        _err.print(f"wrote {wav} and {png}")
+        _err.print(f"wrote {wav} and {png}", soft_wrap=True)
 
 
 @app.command()
@@ -325,14 +328,14 @@ def evaluate(
 ) -> None:
     """Generate for held-out conditions, analyse the audio, and score it against the conditions (guided vs
     unconditional): chord and key accuracy, tempo error, beat F-measure."""
-    from ostinato.diffusion.evaluate import run_evaluation
+    from ostinato.diffusion.evaluate import ProgressPrinter, run_evaluation
 
     try:
         report = run_evaluation(checkpoint, data=data, out=out, limit=limit, steps=steps, guidance_scale=guidance,
-                                seed=seed, vocoder=vocoder, device=device)
+                                seed=seed, vocoder=vocoder, device=device, progress=ProgressPrinter())
     except OstinatoError as exc:
         _fail(exc)
-    _err.print(report.summary_line())
+    _err.print(report.summary_line(), soft_wrap=True)
 
 
 config_app = typer.Typer(help="The YAML configs shipped with ostinato (configs/ in a checkout).", no_args_is_help=True)
