@@ -108,3 +108,18 @@ def test_frames_must_fit_the_downsampling():
     conditions = {k: v[:, :30] if v.dim() == 2 else v for k, v in dummy_conditions().items()}
     with pytest.raises(Exception, match="multiple of 4"):
         pipe(conditions, num_inference_steps=2)
+
+
+def test_a_trained_checkpoint_is_a_pipeline_folder_that_generates(tiny_model, diffusion_trainset):
+    from ostinato.datasets.loader import SegmentDataset
+    from ostinato.diffusion.conditioner import condition_tensors
+
+    index = json.loads((tiny_model.model / "model_index.json").read_text())
+    assert {"vae", "unet", "conditioner", "scheduler"} <= set(index) and index["sample_rate"] == 8000
+    pipe = TheoryDiffusionPipeline.from_pretrained(tiny_model.model, low_cpu_mem_usage=False)
+    pipe.set_progress_bar_config(disable=True)
+    assert isinstance(pipe.scheduler, DDIMScheduler)  # the checkpoint's sampling.scheduler
+    dataset = SegmentDataset(str(diffusion_trainset), "val")
+    conditions = condition_tensors(torch.utils.data.default_collate([dataset[0]]))
+    mels = pipe(conditions, num_inference_steps=4, generator=torch.Generator().manual_seed(0)).mels
+    assert mels.shape == (1, index["n_mels"], conditions["chord_root"].shape[1]) and torch.isfinite(mels).all()
