@@ -112,7 +112,8 @@ def mode_pipeline(folder: str, separation: str | None, repo: str | None) -> dict
     """`run_analysis` on a local Ray with every core of this machine; Ray start-up and worker imports timed apart."""
     import ray
 
-    from ostinato.pipelines.analyze import connect, run_analysis
+    from ostinato.pipelines.analyze import run_analysis
+    from ostinato.pipelines.driver import connect
 
     config = _config(separation, repo)
     start = time.perf_counter()

@@ -71,8 +71,9 @@ def main() -> None:
     from ostinato.config import load_config
     from ostinato.datasets.config import load_dataset_config
     from ostinato.demo import write_demo_corpus
-    from ostinato.pipelines.analyze import connect, run_analysis
+    from ostinato.pipelines.analyze import run_analysis
     from ostinato.pipelines.build_dataset import run_build_dataset
+    from ostinato.pipelines.driver import connect
 
     work = Path(tempfile.mkdtemp(prefix="bench-build-dataset-"))
     write_demo_corpus(work / "corpus", n_tracks=args.tracks, seconds=args.seconds)

@@ -121,10 +121,10 @@ def run(n_tracks: int, seconds: float, leak_db: float, gains_db: dict[str, float
         work: Path) -> dict:
     from ostinato.analysis.separation import SeparatorSpec, load_separator
     from ostinato.config import load_config
-    from ostinato.demo import _specs, render_track_stems
+    from ostinato.demo.corpus import _specs, render_track_stems
+    from ostinato.demo.encode import encode_mp3
     from ostinato.pipelines import stages
     from ostinato.pipelines.inputs import list_inputs
-    from ostinato.testing.encode import encode_mp3
     from ostinato.testing.tiny_demucs import build_tiny_htdemucs, save_local_repo
 
     sr = 44100

@@ -13,7 +13,7 @@ analysis lacks) is excluded and listed. Each pair is scored:
   ends) the human numerals' last two chords are typed by our cadence rules, and we count how many of those
   cadences we report within a beat of the human goal chord, and with the same type. Baseline: music21's
   own chordify + chord root and quality per slice, and its ``analyze('key')``.
-* **audio** (the chorale rendered by ``ostinato.testing.synth`` at a known tempo, 72-108 BPM, then our
+* **audio** (the chorale rendered by ``ostinato.demo.synth`` at a known tempo, 72-108 BPM, then our
   ``describe_track`` + harmony stage, as ``ostinato analyze`` runs them): mir_eval key weighted score, chord
   majmin WCSR (reference = the human chords), beat F-measure (reference = the score's beats), Roman root +
   quality, full chord (with the bass from ``estimate_bass_chroma``) and exact figure agreement. Baseline
@@ -92,7 +92,7 @@ def human_chords(path: Path, *, transpose: int = 0) -> tuple[list[HumanChord], f
     from music21 import converter
 
     from ostinato.analysis.tonal import PITCH_CLASSES
-    from ostinato.testing.synth import CHORD_INTERVALS
+    from ostinato.demo.synth import CHORD_INTERVALS
 
     by_intervals = {frozenset(v): k for k, v in CHORD_INTERVALS.items()}
     analysis = converter.parse(str(path), format="romantext")
@@ -187,7 +187,7 @@ def _full_chord(h: HumanChord, r) -> bool:
 
 
 def _interval(r) -> int:
-    from ostinato.testing.synth import CHORD_INTERVALS
+    from ostinato.demo.synth import CHORD_INTERVALS
 
     return CHORD_INTERVALS[r.quality][r.inversion] if r.quality in CHORD_INTERVALS else 0
 
@@ -311,8 +311,8 @@ def _music21_baseline(score, human: list[HumanChord], grid: np.ndarray) -> dict[
 
 
 def render(score, bpm: float) -> np.ndarray:
+    from ostinato.demo.synth import render_notes
     from ostinato.testing.scores import score_notes
-    from ostinato.testing.synth import render_notes
 
     notes = score_notes(score, bpm=bpm)
     end = max(n.onset_s + n.duration_s for n in notes)

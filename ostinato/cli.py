@@ -24,6 +24,22 @@ _err = Console(stderr=True)
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ostinato import ANALYSIS_VERSION, __version__
+
+        print(f"ostinato {__version__} (analysis {ANALYSIS_VERSION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Analyse music corpora into theory-annotated Parquet shards on Ray."""
+
+
 def _fail(exc: Exception) -> None:
     """Print one ``error:`` line and exit: 2 for a wrong call (click's usage code), 1 for a failure."""
     _err.print(f"[bold red]error:[/] {rich.markup.escape(str(exc))}", soft_wrap=True, markup=True, highlight=False)

@@ -8,15 +8,6 @@ from pathlib import Path
 import pytest
 
 
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get("OSTINATO_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="slow test; set OSTINATO_SLOW=1 to run it")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture(scope="module")
 def ray_local():
     """A local Ray with 2 CPUs for the whole module, shut down after it.
@@ -25,7 +16,7 @@ def ray_local():
     """
     import ray
 
-    from ostinato.pipelines.stages import CRASH_GLOB_ENV
+    from ostinato.testing.faults import crash_runtime_env
 
     if ray.is_initialized():
         ray.shutdown()
@@ -33,7 +24,7 @@ def ray_local():
         address="local",  # a new instance even when another Ray runs on this machine
         num_cpus=2,
         include_dashboard=False,
-        runtime_env={"env_vars": {CRASH_GLOB_ENV: "*crash-me*"}},
+        runtime_env=crash_runtime_env("*crash-me*"),
         logging_level="WARNING",
     )
     yield ray

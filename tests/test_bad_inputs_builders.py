@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from ostinato.demo.encode import Mp3Writer, encode_mp3, write_flac, write_ogg, write_wav
+from ostinato.demo.synth import tone
 from ostinato.testing.corpus import (
     BAD_INPUT_KEYS,
     ID3_TAG_BYTES,
@@ -18,8 +20,6 @@ from ostinato.testing.corpus import (
     write_bad_inputs,
     write_long_mp3,
 )
-from ostinato.testing.encode import Mp3Writer, encode_mp3, write_flac, write_ogg, write_wav
-from ostinato.testing.synth import tone
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:

@@ -5,7 +5,7 @@ import soxr
 
 from ostinato.analysis import beat_rnn
 from ostinato.analysis.madmom_import import import_madmom
-from ostinato.testing import synth
+from ostinato.demo import synth
 
 SR = 22050
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from ostinato.analysis.decode import decode, probe
+from ostinato.demo import encode
+from ostinato.demo.synth import tone
 from ostinato.errors import AnalysisError
-from ostinato.testing import encode
 from ostinato.testing.corpus import id3v2_tag
-from ostinato.testing.synth import tone
 
 SR = 44100
 

@@ -6,7 +6,7 @@ import pytest
 from ostinato.analysis import deep_chroma as dc
 from ostinato.analysis.madmom_import import import_madmom
 from ostinato.analysis.tonal import recognize_chords
-from ostinato.testing import synth
+from ostinato.demo import synth
 
 SR = 22050
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from ostinato.demo import TRACK_SPECS, DemoCorpus, TrackTruth, render_track, write_demo_corpus
+from ostinato.demo.synth import CHORD_INTERVALS
 from ostinato.errors import ConfigError
-from ostinato.testing.synth import CHORD_INTERVALS
 from ostinato.theory.roman import roman_numerals
 
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from ostinato import schema
 from ostinato.cli import app
 from ostinato.config import load_config
+from ostinato.demo.encode import write_wav
 from ostinato.errors import ConfigError
 from ostinato.pipelines import stages
 from ostinato.pipelines.inputs import InputFile
 from ostinato.testing import grooves
-from ostinato.testing.encode import write_wav
 from ostinato.testing.genre_corpus import PROTOTYPES, genre_rows, write_genre_corpus
 from ostinato.theory.genre_model import FEATURE_NAMES, genre_features, load_genre_model
 

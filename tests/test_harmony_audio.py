@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from ostinato.config import load_config
+from ostinato.demo import synth
+from ostinato.demo.encode import write_wav
 from ostinato.pipelines import stages
 from ostinato.pipelines.inputs import InputFile
 from ostinato.schema import tracks_table
-from ostinato.testing import synth
-from ostinato.testing.encode import write_wav
 from ostinato.testing.scores import progression_audio
 
 SR = 22050

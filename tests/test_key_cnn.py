@@ -5,7 +5,7 @@ import soxr
 
 from ostinato.analysis.key_cnn import key_probabilities
 from ostinato.analysis.madmom_import import import_madmom
-from ostinato.testing import synth
+from ostinato.demo import synth
 
 SR = 22050
 

@@ -5,7 +5,7 @@ import pytest
 
 from ostinato.analysis.key_cnn import estimate_key_cnn
 from ostinato.analysis.tonal import MAJOR_PROFILE, MINOR_PROFILE, estimate_key, estimate_key_essentia
-from ostinato.testing import synth
+from ostinato.demo import synth
 from ostinato.theory.local_keys import LocalKey
 from ostinato.theory.pitch import KEY_TONICS, parse_pitch_class, tonic_name
 from ostinato.theory.roman import key_label, tonic_spelling

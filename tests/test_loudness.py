@@ -8,8 +8,8 @@ from ostinato.analysis.loudness import (
     _k_weighting,
     measure_loudness,
 )
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError
-from ostinato.testing import synth
 
 
 def _sine(freq: float, seconds: float, *, sr: int, dbfs: float = 0.0) -> np.ndarray:

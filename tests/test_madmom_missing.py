@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from ostinato.testing import synth
-from ostinato.testing.encode import write_wav
+from ostinato.demo import synth
+from ostinato.demo.encode import write_wav
 
 
 def _analyze_without_madmom(tmp_path, *overrides: str) -> subprocess.CompletedProcess:

@@ -8,6 +8,7 @@ from ostinato.analysis.rhythm import BeatTrack, detect_onsets
 from ostinato.analysis.spectral import compute_frame_features
 from ostinato.testing import grooves
 from ostinato.testing.beats import track_with
+from ostinato.theory.meter import METERS
 
 SR = 22050
 
@@ -32,7 +33,7 @@ def test_time_signature_of_synthetic_grooves(meter, bpm, beat_tracker):
     bt = _track(g.y, beat_tracker)
     assert bt.meter == meter
     assert bt.tempo_bpm == pytest.approx(bpm, rel=0.02)
-    assert bt.beats_per_bar == grooves.METERS[meter][0]
+    assert bt.beats_per_bar == METERS[meter].beats_per_bar
     assert _beat_f(bt.beat_times, g.beat_times) >= 0.9
     found_downbeats = bt.downbeat_times[:, None] - g.downbeat_times[None, :]
     assert np.abs(found_downbeats).min(axis=1).max() < 0.07

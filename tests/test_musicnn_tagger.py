@@ -15,8 +15,8 @@ import soxr
 
 from ostinato.analysis import musicnn_tagger as mt
 from ostinato.analysis.tf_checkpoint import TABLE_MAGIC, CheckpointError, read_checkpoint, read_index
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError, WeightsMissingError
-from ostinato.testing import synth
 
 SR = 22050
 #: numpy dtype -> TensorFlow DataType enum value, for the writer below.

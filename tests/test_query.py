@@ -109,7 +109,8 @@ def test_cli_formats_hold_the_same_rows(features, tmp_path):
 
     js = _cli("query", str(features), "SELECT track_id, chords FROM tracks ORDER BY track_id LIMIT 2", "-f", "json")
     records = json.loads(js.stdout)
-    assert records[0]["chords"][0]["label"] == "C:maj" and records[1]["chords"][0]["label"] == "Db:maj"
+    # chord roots spelt as the pipeline spells them (theory.pitch)
+    assert records[0]["chords"][0]["label"] == "C:maj" and records[1]["chords"][0]["label"] == "C#:maj"
 
     parquet = tmp_path / "result.parquet"
     run = _cli("query", str(features), sql, "--format", "parquet", "--out", str(parquet))

@@ -101,11 +101,33 @@ def test_cli_report(features, tmp_path):
     assert (tmp_path / "index.html").exists() and (tmp_path / "transitions.png").exists()
 
 
+#: Marks each image with the width it loaded at (0 when broken) and lists the broken ones on <body>.
+_IMAGE_PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  images.forEach(img => img.dataset.loadedWidth = String(img.naturalWidth));
+  const broken = images.filter(img => !img.complete || img.naturalWidth === 0).map(img => img.getAttribute("src"));
+  document.body.dataset.images = String(images.length);
+  document.body.dataset.brokenImages = broken.join(" ");
+  if (broken.length) {
+    const note = document.createElement("p");
+    note.className = "note";
+    note.textContent = "Charts that failed to load: " + broken.join(", ");
+    document.body.prepend(note);
+  }
+});
+</script>
+"""
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_every_image_loads_in_headless_chromium(report, tmp_path):
+    # A copy of the page beside it (same relative image paths) with a probe that records how each image loaded.
+    probe = report.with_name("probe.html")
+    probe.write_text(report.read_text().replace("</body>", _IMAGE_PROBE + "</body>"))
     dom = subprocess.run(
         ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-         "--dump-dom", report.as_uri()],
+         "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, timeout=120,
     ).stdout
     body = re.search(r"<body[^>]*>", dom)

@@ -3,8 +3,8 @@ import pytest
 
 from ostinato.analysis.rhythm import BeatTrack, onset_rate, track_beats
 from ostinato.analysis.spectral import compute_frame_features
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError
-from ostinato.testing import synth
 from ostinato.testing.beats import track_with
 
 

@@ -7,6 +7,7 @@ from ostinato.analysis.rhythm import track_beats
 from ostinato.analysis.spectral import compute_frame_features
 from ostinato.errors import AnalysisError
 from ostinato.testing import grooves
+from ostinato.theory.meter import METERS
 from ostinato.theory.rhythm import Onsets, RhythmProfile, describe_rhythm, rhythm_from_envelopes
 from ostinato.theory.syncopation import lhl_syncopation, metrical_weights
 
@@ -78,7 +79,7 @@ def test_compound_meter_is_not_a_polyrhythm_and_has_no_swing():
 @pytest.mark.parametrize("meter", ["3/4", "4/4"])
 def test_metric_hierarchy_peaks_on_the_downbeat(meter):
     p = _profile(grooves.meter_groove(meter, bpm=110, bars=8, sr=SR), stems=False)
-    bpb = grooves.METERS[meter][0]
+    bpb = METERS[meter].beats_per_bar
     assert len(p.metric_hierarchy) == bpb
     assert p.metric_hierarchy[0] == 1.0 and max(p.metric_hierarchy[1:]) < 0.7
 
@@ -109,9 +110,9 @@ def test_theory_stage_reads_the_present_stems(tmp_path):
     # the bass line's syncopation is seen through its stem, and is hidden in the mix by the hi-hat on every beat.
     from ostinato.analysis.stems import StemAccumulator
     from ostinato.config import load_config
+    from ostinato.demo.encode import write_wav
     from ostinato.pipelines import stages
     from ostinato.pipelines.inputs import InputFile
-    from ostinato.testing.encode import write_wav
 
     g = grooves.pattern_groove(grooves.SYNCOPATED, bpm=110, bars=8, sr=SR)
     path = write_wav(g.y, sr=SR, path=tmp_path / "tresillo.wav")

@@ -10,8 +10,8 @@ from music21 import key as m21key
 from music21 import pitch as m21pitch
 from music21 import roman as m21roman
 
+from ostinato.demo.synth import CHORD_INTERVALS
 from ostinato.errors import AnalysisError
-from ostinato.testing.synth import CHORD_INTERVALS
 from ostinato.theory import roman
 from ostinato.theory.roman import harmonic_function, roman_numerals
 

@@ -5,8 +5,8 @@ import pytest
 
 from ostinato.analysis.librosa_import import librosa
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features, concat_frame_features
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError
-from ostinato.testing import synth
 
 FIELDS = ("onset_envelope", "chroma", "mfcc", "rms", "centroid_hz", "rolloff_hz", "flatness")
 

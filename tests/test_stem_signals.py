@@ -6,7 +6,7 @@ import pytest
 
 from ostinato.analysis.describe import describe_track
 from ostinato.analysis.stems import StemAccumulator
-from ostinato.testing import synth
+from ostinato.demo import synth
 
 SR = 22050
 SOURCES = ["drums", "bass", "other", "vocals"]

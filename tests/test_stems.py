@@ -17,8 +17,8 @@ from ostinato.analysis.stems import (
     StemFlacWriter,
     write_stems_flac,
 )
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError
-from ostinato.testing import synth
 
 SOURCES = ["drums", "bass", "other", "vocals"]
 SR = 44100

@@ -4,8 +4,8 @@ import pytest
 from ostinato.analysis.rhythm import track_beats
 from ostinato.analysis.spectral import FrameFeatures, compute_frame_features
 from ostinato.analysis.structure import Section, segment_sections
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError
-from ostinato.testing import synth
 
 SR = 22050
 BRIGHT = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)

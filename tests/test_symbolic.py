@@ -13,12 +13,12 @@ from music21 import expressions, stream
 
 from ostinato import schema
 from ostinato.config import load_config
+from ostinato.demo import synth
+from ostinato.demo.encode import write_wav
 from ostinato.errors import AnalysisError
 from ostinato.pipelines import stages
 from ostinato.pipelines.inputs import InputFile, list_inputs
 from ostinato.schema import tracks_table
-from ostinato.testing import synth
-from ostinato.testing.encode import write_wav
 from ostinato.testing.scores import abc_tune, progression_score, write_score
 from ostinato.theory.harmony import analyze_harmony
 from ostinato.theory.symbolic import describe_score, parse_score

@@ -3,7 +3,7 @@ import pytest
 
 from ostinato.analysis.spectral import compute_frame_features
 from ostinato.analysis.timbre import TimbreSummary, summarize_timbre
-from ostinato.testing import synth
+from ostinato.demo import synth
 
 
 def _summary(y: np.ndarray, sr: int = 22050) -> TimbreSummary:

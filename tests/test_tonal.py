@@ -12,8 +12,8 @@ from ostinato.analysis.tonal import (
     estimate_tuning,
     recognize_chords,
 )
+from ostinato.demo import synth
 from ostinato.errors import AnalysisError
-from ostinato.testing import synth
 
 SR = 22050
 

@@ -68,6 +68,9 @@ def test_killed_run_resumes_from_its_checkpoint_and_a_relaunch_continues(vae_run
         optimizer_fingerprint(load_trainer_state(saved[2])["optimizer"]), rel=1e-12
     )
     assert load_trainer_state(saved[4])["optimizer"]["state"][0]["step"] == 4  # Adam counted every step once
+    state = load_trainer_state(saved[4])  # torch.load(weights_only=True): tensors and plain data only
+    assert len(state["rng"]) == 1 and set(state["rng"][0]) == {"torch", "cuda", "numpy", "python"}
+    assert (saved[4] / "model_index.json").exists()  # the checkpoint is a diffusers pipeline folder
 
     # Launching the same run folder again resumes at step 4 and trains on to the new max_steps.
     cfg = load_train_config("configs/train/tiny.yaml", [*overrides, "training.max_steps=6"])

@@ -18,6 +18,7 @@ import numpy as np
 
 from ostinato.analysis.librosa_import import librosa
 from ostinato.errors import AnalysisError
+from ostinato.theory.hmm import sticky_viterbi
 from ostinato.theory.pitch import PITCH_CLASSES, parse_pitch_class, tonic_name
 
 #: Key profiles, tonic first: Temperley's revision of Krumhansl-Kessler ("Music and Probability", 2007),
@@ -550,31 +551,10 @@ def _viterbi_labels(
     # The cost of a change is that of a 24-alternative (major/minor) HMM whatever the vocabulary's size, so a
     # richer vocabulary does not make every change rarer (a uniform HMM over 108 states would).
     switch_cost = np.log(p_stay) - np.log((1.0 - p_stay) / _REFERENCE_ALTERNATIVES)
-    return _sticky_viterbi(_EMISSION_SHARPNESS * sim, max(float(switch_cost), 0.0))
+    return sticky_viterbi(log_emission=_EMISSION_SHARPNESS * sim, switch_cost=max(float(switch_cost), 0.0))
 
 
 #: Number of alternatives a change of chord is spread over in the HMM (the 24 major and minor triads).
 _REFERENCE_ALTERNATIVES = 24
 
 
-def _sticky_viterbi(log_emission: np.ndarray, switch_cost: float) -> np.ndarray:
-    """State per step maximising summed ``log_emission`` (n_states, n_steps) minus ``switch_cost`` per change.
-
-    The Viterbi path of an HMM whose transitions are "stay" or "switch to any other state" at one fixed cost,
-    in O(n_states * n_steps).
-    """
-    n_states, n_steps = log_emission.shape
-    total = log_emission[:, 0].copy()
-    back = np.empty((n_steps, n_states), dtype=np.int64)
-    states = np.arange(n_states)
-    for k in range(1, n_steps):
-        best = int(np.argmax(total))
-        switch = total[best] - switch_cost
-        stay = total >= switch
-        back[k] = np.where(stay, states, best)
-        total = np.where(stay, total, switch) + log_emission[:, k]
-    path = np.empty(n_steps, dtype=np.int64)
-    path[-1] = int(np.argmax(total))
-    for k in range(n_steps - 1, 0, -1):
-        path[k - 1] = back[k, path[k]]
-    return path

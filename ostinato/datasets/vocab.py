@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ostinato.errors import OstinatoError
+from ostinato.theory.chords import canonical_quality
+from ostinato.theory.meter import COMMON_METERS
 from ostinato.theory.pitch import PITCH_CLASSES, parse_pitch_class
+from ostinato.theory.roman_grammar import FIGURE_RE
 
 #: Bumped whenever a token is added, removed or moved in any vocabulary.
 VOCAB_VERSION = 2
@@ -111,7 +114,7 @@ FUNCTIONS = Vocabulary("function", (NONE, "tonic", "predominant", "dominant", "o
 SECTIONS = Vocabulary("section", (NONE, "A", "B", "C", "D", "E", "F", "G", "H", OTHER))
 KEYS = Vocabulary("key", (NONE, *PITCH_CLASS_NAMES))
 MODES = Vocabulary("mode", (NONE, "major", "minor"))
-TIME_SIGNATURES = Vocabulary("time_signature", (NONE, "2/4", "3/4", "4/4", "6/8", "12/8", OTHER))
+TIME_SIGNATURES = Vocabulary("time_signature", (NONE, *COMMON_METERS, OTHER))
 GENRES = Vocabulary(
     "genre",
     (NONE, "rock", "pop", "electronic", "hip-hop", "jazz", "blues", "classical", "folk", "metal", "r&b",
@@ -132,14 +135,6 @@ def vocab_sizes() -> dict[str, int]:
 
 # --- encoders of analysis values ------------------------------------------------------------------------------
 
-_QUALITY_ALIASES = {
-    "": "maj", "major": "maj", "M": "maj", "m": "min", "minor": "min", "-": "min", "o": "dim", "°": "dim",
-    "+": "aug", "dom7": "7", "M7": "maj7", "Δ": "maj7", "Δ7": "maj7", "maj7": "maj7", "m7": "min7",
-    "-7": "min7", "ø": "hdim7", "ø7": "hdim7", "m7b5": "hdim7", "min7b5": "hdim7", "o7": "dim7", "°7": "dim7",
-    "sus": "sus4",
-}
-
-
 def encode_chord_root(root_pc: int | None) -> int:
     """Id of a chord root pitch class (0 = C .. 11 = B): ``root_pc + 1``; 0 for None or -1 (no chord)."""
     if root_pc is None or root_pc != root_pc or not 0 <= int(root_pc) <= 11:  # None, NaN or -1
@@ -157,16 +152,13 @@ def encode_chord_quality(quality: str | None) -> int:
     """Id of a quality name (``"maj"``, ``"min7"``, aliases like ``"m7b5"``); 0 for None and ``"N"``."""
     if not isinstance(quality, str) or quality == "N":
         return 0
-    return CHORD_QUALITIES.encode(_QUALITY_ALIASES.get(quality, quality))
+    return CHORD_QUALITIES.encode(canonical_quality(quality))
 
 
 def decode_chord_quality(token_id: int) -> str:
     return CHORD_QUALITIES.decode(token_id)
 
 
-_FIGURE_RE = re.compile(
-    r"^(?P<acc>[b#-]*)(?P<num>It|Ger|Fr|N|VII|VI|V|IV|III|II|I|vii|vi|v|iv|iii|ii|i)(?P<qual>[o°ø+]?)(?P<fig>.*)$"
-)
 #: Figured-bass suffixes of a seventh chord in any inversion; triad inversions and sus figures drop to "".
 _SEVENTH_FIGURES = {"7", "65", "43", "42", "2"}
 _TRIAD_FIGURES = {"", "6", "64", "63", "53", "54", "52"}
@@ -182,7 +174,7 @@ def fold_figure(figure: str) -> str:
     parts = figure.strip().split("/")
     folded = []
     for part in parts:
-        m = _FIGURE_RE.match(part)
+        m = FIGURE_RE.match(part)
         if m is None:
             return figure
         acc, num, qual, fig = m["acc"].replace("-", "b"), m["num"], m["qual"].replace("°", "o"), m["fig"]
@@ -425,7 +417,7 @@ def parse_roman_progression(text: str, key: str | ParsedKey) -> list[ParsedChord
     from music21 import key as m21key
     from music21 import roman as m21roman
 
-    from ostinato.testing.synth import CHORD_INTERVALS
+    from ostinato.theory.chords import CHORD_INTERVALS
     from ostinato.theory.roman import harmonic_function, key_name
 
     parsed = key if isinstance(key, ParsedKey) else parse_key(key)

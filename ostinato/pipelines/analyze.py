@@ -30,6 +30,17 @@ from ostinato import ANALYSIS_VERSION, __version__, outputs, schema
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import OstinatoError, WeightsMissingError
 from ostinato.pipelines import rows, stages
+from ostinato.pipelines.driver import (
+    MAX_NODE_LOSSES,
+    SYSTEM_FAILURES,
+    BoundedCalls,
+    NodeWatch,
+    connect,
+    failure_reason,
+    new_run_id,
+    refuse_other_config,
+    window_size,
+)
 from ostinato.pipelines.inputs import InputFile, list_inputs
 from ostinato.pipelines.lease import Holder, writer_lease
 from ostinato.pipelines.progress import RunProgress, RunSummary, print_summary
@@ -43,17 +54,6 @@ _PACKAGES = (
 )
 
 
-def connect(address: str | None = None) -> None:
-    """Join the Ray cluster at ``address`` (``auto`` or ``ray://host:port``; default ``RAY_ADDRESS``), or
-    start an embedded local one when neither is given. An already-connected session is reused."""
-    if ray.is_initialized():
-        return
-    # "local" always starts a new instance: plain ray.init() would join whatever cluster `ray start` left here.
-    address = address or os.environ.get("RAY_ADDRESS") or "local"
-    if address == "local":
-        # Ray announces at WARNING that the embedded cluster it starts for us uses token authentication.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
 
 
 @ray.remote
@@ -189,11 +189,8 @@ def _packages() -> dict[str, str]:
 def _open_card(out: str, config: AnalyzeConfig, force: bool) -> dict[str, Any]:
     card = read_card(out)
     results_hash = config.results_hash()
-    if card is not None and card.get("config_hash") != results_hash and not force:
-        raise OstinatoError(
-            f"{out} holds results of a different analysis configuration (hash {card.get('config_hash')}, "
-            f"now {results_hash}); write to a new --out, or pass --force to mix them"
-        )
+    refuse_other_config(card, results_hash, out=out, force=force,
+                        holds="results of a different analysis configuration")
     card = card or {"runs": []}
     card.update(
         schema_version=schema.SCHEMA_VERSION, analysis_version=ANALYSIS_VERSION, ostinato_version=__version__,
@@ -213,53 +210,10 @@ class _InFlight:
     node_losses: int = 0  # resubmissions because a node was lost while it was in flight
 
 
-#: Failures of the machinery rather than of the input: a task lost with its node is one of these.
-SYSTEM_FAILURES = (
-    ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayActorError,
-    ray.exceptions.ObjectLostError, ray.exceptions.RaySystemError, ray.exceptions.LocalRayletDiedError,
-)
-#: An input caught by this many node losses in a row is recorded as an error after all.
-MAX_NODE_LOSSES = 3
 
 
-class NodeWatch:
-    """Notices lost nodes, so that work lost with a node is resubmitted rather than recorded as an error.
-
-    Ray retries a task whose worker died ``crash_retries`` times, on any node; when the retries run out while
-    nodes are leaving (a spot instance reclaimed, a node drained), the input is not at fault.
-    """
-
-    def __init__(self) -> None:
-        self.alive = self._alive()
-        self.last_loss = float("-inf")
-
-    @staticmethod
-    def _alive() -> set[str]:
-        return {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
-
-    def lost_since(self, since: float) -> bool:
-        """True when a node that was alive has died since ``since`` (time.monotonic())."""
-        alive = self._alive()
-        if self.alive - alive:
-            self.last_loss = time.monotonic()
-        self.alive = alive
-        return self.last_loss >= since
 
 
-def failure_reason(exc: Exception) -> str:
-    """One line saying why a Ray task failed, for an error row."""
-    if isinstance(exc, ray.exceptions.OutOfMemoryError):
-        return "ran out of memory (the worker was killed by Ray's memory monitor)"
-    if isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.RayActorError):
-        return "the worker process died (crashed or was killed) on every retry"
-    if isinstance(exc, ray.exceptions.RayTaskError):
-        return f"unexpected {type(exc.cause).__name__}: {exc.cause}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def new_run_id() -> str:
-    """A sortable, unique id for one run: UTC start time plus a random suffix (shard names carry it)."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def tidy_output(out: str, *, run_id: str, compression: str | None) -> tuple[outputs.OutputScan, list[str], int]:
@@ -368,10 +322,9 @@ class _Driver:
             here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
             self.claims = ClaimRegistry.options(scheduling_strategy=here).remote(sorted(known_ids))
         self.config_ref = ray.put(config)
-        self.window = res.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        self.calls = BoundedCalls(window_size(res.max_in_flight))
         self.claimed = set(known_ids)
         self.context = rows.RowContext(config_hash=config.results_hash())
-        self.in_flight: dict[Any, _InFlight] = {}
         # Paths with the same bytes as a track still being analysed, attached to its row when it is emitted.
         self.waiting_duplicates: dict[str, list[str]] = {}
         self.progress: RunProgress | None = None
@@ -380,35 +333,30 @@ class _Driver:
 
     def run(self, todo: list[InputFile], progress: RunProgress) -> None:
         self.progress = progress
-        queue = list(reversed(todo))
-        while queue or self.in_flight:
-            while queue and len(self.in_flight) < self.window:
-                self._submit(queue.pop())
-            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
-            self.sink.flush_if_due()
-            for ref in ready:
-                job = self.in_flight.pop(ref)
-                if job.stage == "analyse":
-                    self._after_analyse(job, ref)
-                elif job.stage == "prepare":
-                    self._after_prepare(job, ref)
-                else:
-                    self._after_describe(job, ref)
+        self.calls.run(todo, submit=self._submit, on_ready=self._after, on_tick=self.sink.flush_if_due)
         # Copies whose original emitted no row under their id (it failed before hashing) become aliases.
         for track_id, paths in self.waiting_duplicates.items():
             for path in paths:
                 self.sink.add_duplicate(track_id, path)
         self.waiting_duplicates.clear()
 
+    def _after(self, ref, job: _InFlight) -> None:
+        if job.stage == "analyse":
+            self._after_analyse(job, ref)
+        elif job.stage == "prepare":
+            self._after_prepare(job, ref)
+        else:
+            self._after_describe(job, ref)
+
     def _submit(self, item: InputFile, *, node_losses: int = 0) -> None:
         now = time.monotonic()
         if self.analyse is not None:
             ref = self.analyse.remote(item, self.config_ref, self.claims)
-            self.in_flight[ref] = _InFlight(item, "analyse", submitted=now, node_losses=node_losses)
+            self.calls.add(ref, _InFlight(item, "analyse", submitted=now, node_losses=node_losses))
             return
         model_sr = self.pool.samplerate if self.pool else None
         refs = self.prepare.remote(item, self.config_ref, model_sr=model_sr)
-        self.in_flight[refs[0]] = _InFlight(item, "prepare", refs, submitted=now, node_losses=node_losses)
+        self.calls.add(refs[0], _InFlight(item, "prepare", refs, submitted=now, node_losses=node_losses))
 
     def _after_prepare(self, job: _InFlight, ref) -> None:
         try:
@@ -434,8 +382,8 @@ class _Driver:
         separate = self.pool is not None and prepared.source_kind == "audio"  # scores have no audio to separate
         stems_ref = self.pool.submit(prepared, model_audio_ref) if separate else None
         row_ref = self.describe.remote(prepared, audio_ref, config=self.config_ref, stems=stems_ref)
-        self.in_flight[row_ref] = _InFlight(job.item, "describe", prepared=prepared, submitted=job.submitted,
-                                            node_losses=job.node_losses)
+        self.calls.add(row_ref, _InFlight(job.item, "describe", prepared=prepared, submitted=job.submitted,
+                                          node_losses=job.node_losses))
 
     def _after_analyse(self, job: _InFlight, ref) -> None:
         try:

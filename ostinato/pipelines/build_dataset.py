@@ -42,7 +42,14 @@ from ostinato.datasets.shards import (
 from ostinato.datasets.split import split_of
 from ostinato.datasets.stats import scan_trainset, written_track_ids
 from ostinato.errors import OstinatoError
-from ostinato.pipelines.analyze import connect, failure_reason, new_run_id
+from ostinato.pipelines.driver import (
+    BoundedCalls,
+    connect,
+    failure_reason,
+    new_run_id,
+    refuse_other_config,
+    window_size,
+)
 from ostinato.pipelines.lease import writer_lease
 from ostinato.pipelines.progress import RunProgress, RunSummary
 from ostinato.pipelines.resume import output_uri
@@ -122,11 +129,8 @@ def _write_failures(out: str, run_id: str, failures: list[tuple[str, str, str]])
 def _open_card(out: str, features: str, config: DatasetConfig, force: bool) -> dict[str, Any]:
     card = read_card_dict(out)
     results_hash = config.results_hash()
-    if card is not None and card.get("config_hash") != results_hash and not force:
-        raise OstinatoError(
-            f"{out} holds a training set built with a different configuration (hash {card.get('config_hash')}, "
-            f"now {results_hash}); write to a new --out, or pass --force to mix them"
-        )
+    refuse_other_config(card, results_hash, out=out, force=force,
+                        holds="a training set built with a different configuration")
     if card is not None and card.get("n_frames") is not None:
         # Rows are fixed-size lists: shards of another shape could not be read as one dataset, even with --force.
         old = (card["mel"]["n_mels"], card["n_frames"])
@@ -232,39 +236,38 @@ def _drive(
     ``(track_id, audio path, reason)`` to ``failures`` for each track that fails."""
     res = config.resources
     task = ray.remote(_track_task).options(num_cpus=res.cpus_per_task, max_retries=res.crash_retries)
-    window = res.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     config_ref = ray.put(config)
-    in_flight: dict[Any, tuple[dict[str, Any], str, str]] = {}
-    pending = next(todo, None)
-    while pending is not None or in_flight:
-        while pending is not None and len(in_flight) < window:
-            row, pending = pending, next(todo, None)
-            split = split_of(row["track_id"], val_share=config.split.val_share, seed=config.split.seed)
-            path = relocate(row["path"], audio_root=audio_root, old_root=old_root)
-            in_flight[task.remote(row, path, split, config_ref)] = (row, split, path)
-        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-        for ref in ready:
-            row, split, path = in_flight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                result = failure_reason(exc)
-            if isinstance(result, str):
-                failures.append((row["track_id"], path, result))
-                summary.errors += 1
-                summary.error_reasons[result[:100]] += 1
-                if len(summary.failed) < 100:
-                    summary.failed.append((path, result))
-                progress.record_row({"status": schema.STATUS_ERROR, "error": {"stage": "build", "message": result}})
-                continue
-            if result.num_rows:
-                writer.add(result, split=split)
-                summary.built += 1
-                summary.segments += result.num_rows
-            else:
-                summary.too_short += 1
-            summary.audio_s += row.get("duration_s") or 0.0
-            progress.record_row({"status": schema.STATUS_OK, "duration_s": row.get("duration_s")})
+    calls = BoundedCalls(window_size(res.max_in_flight))
+
+    def submit(row: dict[str, Any]) -> None:
+        split = split_of(row["track_id"], val_share=config.split.val_share, seed=config.split.seed)
+        path = relocate(row["path"], audio_root=audio_root, old_root=old_root)
+        calls.add(task.remote(row, path, split, config_ref), (row, split, path))
+
+    def finished(ref, job: tuple[dict[str, Any], str, str]) -> None:
+        row, split, path = job
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            result = failure_reason(exc)
+        if isinstance(result, str):
+            failures.append((row["track_id"], path, result))
+            summary.errors += 1
+            summary.error_reasons[result[:100]] += 1
+            if len(summary.failed) < 100:
+                summary.failed.append((path, result))
+            progress.record_row({"status": schema.STATUS_ERROR, "error": {"stage": "build", "message": result}})
+            return
+        if result.num_rows:
+            writer.add(result, split=split)
+            summary.built += 1
+            summary.segments += result.num_rows
+        else:
+            summary.too_short += 1
+        summary.audio_s += row.get("duration_s") or 0.0
+        progress.record_row({"status": schema.STATUS_OK, "duration_s": row.get("duration_s")})
+
+    calls.run(todo, submit=submit, on_ready=finished)
 
 
 def print_build_summary(summary: BuildSummary, console: Console | None = None) -> None:

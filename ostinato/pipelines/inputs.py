@@ -2,7 +2,7 @@
 
 An INPUT is a directory (searched recursively), a glob, a text file listing one path or URI per line
 (``.txt``/``.lst``/``.list``), a single audio or score file, or any of these as an object-store URI.
-Scores are MIDI, MusicXML and ABC files (``SYMBOLIC_EXTENSIONS``).
+Scores are MIDI, MusicXML and ABC files (``theory.score_formats.SCORE_FORMATS``).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pyarrow.fs as pafs
 
 from ostinato.errors import OstinatoError
 from ostinato.storage import display, is_uri, resolve
+from ostinato.theory.score_formats import SCORE_FORMATS
 
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aif", ".aiff", ".wma"}
 )
-SYMBOLIC_EXTENSIONS = frozenset({".mid", ".midi", ".musicxml", ".mxl", ".xml", ".abc"})
 LIST_EXTENSIONS = frozenset({".txt", ".lst", ".list"})
 _GLOB_CHARS = set("*?[")
 
@@ -41,7 +41,7 @@ class InputError(OstinatoError):
 def _is_audio(name: str) -> bool:
     """True for the extensions analysed: audio and scores."""
     extension = os.path.splitext(name)[1].lower()
-    return extension in AUDIO_EXTENSIONS or extension in SYMBOLIC_EXTENSIONS
+    return extension in AUDIO_EXTENSIONS or extension in SCORE_FORMATS
 
 
 def _walk(fs: pafs.FileSystem, base: str) -> Iterable[pafs.FileInfo]:

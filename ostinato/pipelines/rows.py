@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,25 +10,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ostinato import ANALYSIS_VERSION, schema
+from ostinato.pipelines.records import Prepared, SeparationOutcome, node_name
 from ostinato.theory.tags import tag_rows
 
 if TYPE_CHECKING:
     from ostinato.analysis.describe import TrackDescription
-    from ostinato.pipelines.stages import Prepared, SeparationOutcome
     from ostinato.theory.harmony import HarmonyAnalysis
     from ostinato.theory.rhythm import RhythmProfile
     from ostinato.theory.roman import RomanChord
     from ostinato.theory.symbolic import ScoreDescription
-
-
-def node_name() -> str:
-    """Where this process runs: the hostname, plus the short Ray node id inside a Ray cluster, since several
-    Ray nodes can share a machine (and a hostname), e.g. ``"box-1/3f9c1a2b"``."""
-    host = socket.gethostname()
-    ray = sys.modules.get("ray")  # a process that never imported Ray is not part of a cluster
-    if ray is not None and ray.is_initialized():
-        return f"{host}/{ray.get_runtime_context().get_node_id()[:8]}"
-    return host
 
 
 @dataclass(frozen=True)
@@ -214,14 +202,14 @@ def score_row(
     context: RowContext,
 ) -> dict[str, Any]:
     """A ``status = "ok"`` row for a score: the same tonal and theory columns as audio, rhythm from the score."""
-    from ostinato.theory.symbolic import SYMBOLIC_FORMATS
+    from ostinato.theory.score_formats import SCORE_FORMATS
 
     row = _base(prepared, seconds, context)
     key = description.key
     row.update(
         status=schema.STATUS_OK,
         source_kind="symbolic",
-        container=SYMBOLIC_FORMATS.get(prepared.uri[prepared.uri.rfind("."):].lower()),
+        container=SCORE_FORMATS.get(prepared.uri[prepared.uri.rfind("."):].lower()),
         duration_s=description.duration_s,
         tags={"artist": description.composer, "title": description.title, "album": None, "genre": None,
               "year": None},

@@ -20,12 +20,13 @@ from ostinato.config import AnalyzeConfig
 from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.storage import is_uri, resolve
+from ostinato.theory.genre_model import genre_of_row
 from ostinato.theory.harmony import analyze_harmony
 from ostinato.theory.rhythm import Onsets, RhythmProfile, describe_rhythm
 from ostinato.theory.symbolic import ScoreDescription, describe_score, parse_score
 
 if TYPE_CHECKING:
-    from ostinato.pipelines.stages import Prepared
+    from ostinato.pipelines.records import Prepared
 
 
 @contextlib.contextmanager
@@ -75,9 +76,8 @@ def describe_score_input(prepared: Prepared, *, config: AnalyzeConfig) -> dict:
     row = rows.score_row(prepared, description, harmony, seconds=seconds, context=context)
     if rhythm is not None:
         row.update(rows.rhythm_columns(rhythm))
-    from ostinato.pipelines.stages import genre_of  # stages routes scores here: import on use
 
-    row.update(genre_of(row, config).columns())
+    row.update(genre_of_row(row, genre_model=config.theory.genre_model).columns())
     row["stage_seconds"]["theory"] = time.perf_counter() - start
     return row
 

@@ -7,25 +7,21 @@ pair, so one bad file becomes one error row and never stops the job.
 
 from __future__ import annotations
 
-import fnmatch
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ostinato.analysis.decode import AudioInfo, DecodedAudio, decode
+from ostinato.analysis.decode import DecodedAudio, decode
 from ostinato.analysis.describe import describe_track
 from ostinato.analysis.identify import content_hash
-from ostinato.analysis.loudness import Loudness, LoudnessMeter
+from ostinato.analysis.loudness import LoudnessMeter
 from ostinato.config import AnalyzeConfig
 from ostinato.errors import AnalysisError
 from ostinato.pipelines import rows
 from ostinato.pipelines.inputs import InputFile
+from ostinato.pipelines.records import Prepared, SeparationOutcome
 from ostinato.storage import is_uri, resolve
-from ostinato.theory.genre import GenreEstimate, classify_genre, rule_evidence
-from ostinato.theory.genre_model import load_genre_model
-from ostinato.theory.genre_tags import classify_from_tags
+from ostinato.theory.genre_model import genre_of_row
 from ostinato.theory.harmony import (
     HarmonyAnalysis,
     analyze_harmony,
@@ -34,48 +30,9 @@ from ostinato.theory.harmony import (
 )
 from ostinato.theory.rhythm import RhythmProfile, rhythm_from_envelopes
 from ostinato.theory.symbolic import is_symbolic
-from ostinato.theory.tags import tags_from_rows
 
 if TYPE_CHECKING:  # torch and Demucs load only in processes that separate
     from ostinato.analysis.separation import Separator
-    from ostinato.analysis.stems import StemAnalysis
-
-#: Test hook: inputs whose URI matches this glob kill their decoding worker process, the way a crashing
-#: native decoder would, so the bounded-retry path can be exercised end to end.
-CRASH_GLOB_ENV = "OSTINATO_TESTING_CRASH_DECODE_GLOB"
-
-
-@dataclass
-class SeparationOutcome:
-    """What the separation stage hands to describe: compact stem features, never the stems themselves."""
-
-    model: str
-    analysis: StemAnalysis | None
-    seconds: float
-    error: tuple[str, str] | None = None
-
-
-@dataclass
-class Prepared:
-    """The small result of identify+decode that the driver sees (waveforms travel separately)."""
-
-    uri: str
-    track_id: str | None = None
-    size: int | None = None
-    info: AudioInfo | None = None
-    duration_s: float | None = None
-    loudness: Loudness | None = None  # metered on the file's channels while decoding
-    warnings: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    error: tuple[str, str] | None = None
-    node: str = field(default_factory=rows.node_name)
-    source_kind: str = "audio"  # "symbolic" for scores, which skip decoding and separation
-    duplicate: bool = False  # another input with the same bytes is (or was) analysed: not decoded
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 def _open_for_decode(uri: str):
     if not is_uri(uri):
@@ -103,12 +60,6 @@ def identify(item: InputFile, config: AnalyzeConfig) -> Prepared:
     return prepared
 
 
-def _maybe_crash(uri: str) -> None:
-    pattern = os.environ.get(CRASH_GLOB_ENV)
-    if pattern and fnmatch.fnmatch(uri, pattern):
-        os._exit(134)
-
-
 def prepare(
     item: InputFile,
     config: AnalyzeConfig,
@@ -133,7 +84,6 @@ def prepare(
         prepared.source_kind = "symbolic"
         return prepared, None, None
     start = time.perf_counter()
-    _maybe_crash(item.uri)
     try:
         meter: LoudnessMeter | None = None
 
@@ -235,21 +185,9 @@ def describe(
         row.update(rows.rhythm_columns(rhythm))
     if not description.silent:
         start = time.perf_counter()
-        row.update(genre_of(row, config).columns())
+        row.update(genre_of_row(row, genre_model=config.theory.genre_model).columns())
         row["stage_seconds"]["theory"] += time.perf_counter() - start
     return row
-
-
-def genre_of(row: dict, config: AnalyzeConfig) -> GenreEstimate:
-    """Genre of a finished row: the trained model when ``theory.genre_model`` is set, else the music
-    tagger's ``music_tags`` (with the rules' evidence for the same genre among the reasons), else the rules."""
-    if config.theory.genre_model is not None:
-        return load_genre_model(config.theory.genre_model).predict(row)
-    tags = tags_from_rows(row.get("music_tags"))
-    if tags is not None:
-        _, held = rule_evidence(row)
-        return classify_from_tags(tags, extra_reasons=held)
-    return classify_genre(row)
 
 
 def _rhythm(description, stems: SeparationOutcome | None, *, sr: int, hop_length: int) -> RhythmProfile | None:

@@ -18,28 +18,7 @@ import pandas as pd
 from ostinato import __version__, schema
 from ostinato.report import aggregates as agg
 from ostinato.report import plots
-
-PITCH_ORDER = ("C", "C#", "Db", "D", "D#", "Eb", "E", "F", "F#", "Gb", "G", "G#", "Ab", "A", "A#", "Bb", "B")
-
-# Marks each image with the size it loaded at (0 when broken) and lists broken ones at the top, so a reader
-# (or a headless browser dumping the DOM) sees a broken chart at once.
-_IMAGE_CHECK = """
-<script>
-window.addEventListener("load", () => {
-  const images = Array.from(document.images);
-  images.forEach(img => img.dataset.loadedWidth = String(img.naturalWidth));
-  const broken = images.filter(img => !img.complete || img.naturalWidth === 0).map(img => img.getAttribute("src"));
-  document.body.dataset.images = String(images.length);
-  document.body.dataset.brokenImages = broken.join(" ");
-  if (broken.length) {
-    const note = document.createElement("p");
-    note.className = "note";
-    note.textContent = "Charts that failed to load: " + broken.join(", ");
-    document.body.prepend(note);
-  }
-});
-</script>
-"""
+from ostinato.theory.pitch import KEY_TONIC_ORDER
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -70,7 +49,7 @@ def _keys(con, out: Path) -> Section:
     counts = agg.key_mode_counts(con)
     if counts.empty:
         return Section("keys", "Key and mode", note="No track has a key yet.")
-    plots.key_mode_chart(counts, out / "keys.png", pitch_order=PITCH_ORDER)
+    plots.key_mode_chart(counts, out / "keys.png", pitch_order=KEY_TONIC_ORDER)
     return Section("keys", "Key and mode", images=[("keys.png", "tracks per key and mode")])
 
 
@@ -171,7 +150,7 @@ def _render(sections: list[Section], *, title: str, overview: dict[str, float], 
         if s.table is not None and not s.table.empty:
             parts.append(_table_html(s.table))
         parts.append("</section>")
-    parts.append(_IMAGE_CHECK + "</body></html>")
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 

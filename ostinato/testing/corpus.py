@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ostinato.demo import TRACK_SPECS, render_track
-from ostinato.testing.encode import Mp3Writer, encode_mp3, write_flac, write_wav
-from ostinato.testing.synth import tone
+from ostinato.demo.encode import Mp3Writer, encode_mp3, write_flac, write_wav
+from ostinato.demo.synth import tone
 
 #: The keys ``write_bad_inputs`` always returns (``"long"`` is added with ``include_long=True``).
 BAD_INPUT_KEYS: tuple[str, ...] = (

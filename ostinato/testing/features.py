@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ostinato import ANALYSIS_VERSION, schema
+from ostinato.theory.pitch import PITCH_CLASSES, tonic_name
 
-PITCH_CLASSES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 #: (name, Roman figures, scale degrees of their roots in a major key, chord qualities)
 PROGRESSIONS = (
     ("axis", "I-V-vi-IV", (0, 7, 9, 5), ("maj", "maj", "min", "maj")),
@@ -57,7 +57,7 @@ def synthetic_row(index: int, rng: np.random.Generator, *, error: bool = False) 
                            "root_pc": root, "quality": quality, "bass_pc": root})
             roman.append({"start_s": start, "end_s": start + bar_s, "chord": chords[-1]["label"], "figure": figure,
                           "function": "T" if figure in ("I", "vi") else ("D" if figure == "V" else "S"),
-                          "degree": degree, "local_key": f"{PITCH_CLASSES[tonic]} major", "inversion": 0,
+                          "degree": degree, "local_key": f"{tonic_name(tonic, 'major')} major", "inversion": 0,
                           "kind": "diatonic"})
     duration = len(chords) * bar_s
     cadence = "perfect_authentic" if figures.endswith("V-I") or name == "ii-V-I" else "half"
@@ -65,8 +65,8 @@ def synthetic_row(index: int, rng: np.random.Generator, *, error: bool = False) 
         status=schema.STATUS_OK, duration_s=duration, tempo_bpm=bpm, tempo_confidence=0.9, meter="4/4",
         beats_per_bar=4, beats=[{"time_s": b * 60.0 / bpm, "bar": b // 4, "position": b % 4 + 1}
                                 for b in range(4 * len(chords))],
-        key=PITCH_CLASSES[tonic], mode="major", key_strength=float(rng.uniform(0.5, 0.9)), chords=chords,
-        roman=roman, local_keys=[{"start_s": 0.0, "end_s": duration, "key": PITCH_CLASSES[tonic],
+        key=tonic_name(tonic, "major"), mode="major", key_strength=float(rng.uniform(0.5, 0.9)), chords=chords,
+        roman=roman, local_keys=[{"start_s": 0.0, "end_s": duration, "key": tonic_name(tonic, "major"),
                                   "mode": "major", "strength": 0.8}], modulations=0,
         progressions=[{"name": name, "start_s": 0.0, "end_s": len(degrees) * bar_s, "figures": figures}],
         cadences=[{"type": cadence, "time_s": duration - bar_s, "figures": "-".join(figures.split("-")[-2:]),

@@ -1,6 +1,6 @@
 """Synthetic grooves with known rhythm: meters, swing, syncopation and polyrhythm.
 
-Every function returns mono ``float32`` at ``sr`` Hz (peak-normalised by :func:`ostinato.testing.synth.normalize`)
+Every function returns mono ``float32`` at ``sr`` Hz (peak-normalised by :func:`ostinato.demo.synth.normalize`)
 together with, where useful, the truth it was built from. Times are in seconds; ``bpm`` is always the tempo of
 the *counted beat* (the quarter note in 2/4, 3/4, 4/4; the dotted quarter in 6/8 and 12/8).
 """
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ostinato.testing import synth
+from ostinato.demo import synth
+from ostinato.theory.meter import COMMON_METERS, METERS
 
 #: Meter -> (beats per bar, subdivisions per beat).
-METERS: dict[str, tuple[int, int]] = {"2/4": (2, 2), "3/4": (3, 2), "4/4": (4, 2), "6/8": (2, 3), "12/8": (4, 3)}
 
 #: Chord roots (pitch classes) cycled one per bar, so bar starts also carry a harmonic change.
 _BAR_ROOTS = (0, 7, 9, 5)
@@ -74,7 +74,7 @@ def meter_groove(
     offset_s: float = 0.5,
     soft: bool = False,
 ) -> Groove:
-    """Drums and a chord per bar in ``meter`` (one of :data:`METERS`).
+    """Drums and a chord per bar in ``meter`` (one of ``theory.meter.COMMON_METERS``).
 
     Chords cycle I-V-vi-IV in C (one chord re-struck in two-beat bars); kick on the downbeat (and on beat 3
     of 4/4 and 12/8, softer), snare on the other counted beats, hi-hat on every subdivision (eighths, or
@@ -82,9 +82,9 @@ def meter_groove(
     ``soft=True`` replaces the drums by pads and mallet-like tones with 60 ms attacks (no sharp onsets), as
     in ambient or string music, which defeats onset detectors tuned to percussion.
     """
-    if meter not in METERS:
-        raise ValueError(f"unknown meter {meter!r}; known: {sorted(METERS)}")
-    bpb, sub = METERS[meter]
+    if meter not in COMMON_METERS:
+        raise ValueError(f"unknown meter {meter!r}; known: {list(COMMON_METERS)}")
+    bpb, sub = METERS[meter].beats_per_bar, METERS[meter].division
     beat_s = 60.0 / bpm
     bar_s = bpb * beat_s
     total = int(round((offset_s + bars * bar_s + 0.5) * sr))
@@ -140,7 +140,7 @@ def soft_pad_groove(
 
 
 def swing_groove(*, bpm: float, bars: int, sr: int, ratio: float, offset_s: float = 0.5) -> Groove:
-    """4/4 drums (:func:`ostinato.testing.synth.drum_groove`) whose off-beat hi-hats make a long:short ``ratio``.
+    """4/4 drums (:func:`ostinato.demo.synth.drum_groove`) whose off-beat hi-hats make a long:short ``ratio``.
 
     ``ratio`` 1 is straight eighths, 2 the triplet swing of jazz and shuffle (first eighth 2/3 of the beat).
     """

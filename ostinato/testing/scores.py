@@ -21,9 +21,9 @@ from music21 import stream as m21stream
 from music21 import tempo as m21tempo
 
 from ostinato.analysis.tonal import ChordSegment
-from ostinato.testing.synth import CHORD_INTERVALS, NoteEvent, render_notes
-
-_QUALITY_OF_INTERVALS = {frozenset(v): k for k, v in CHORD_INTERVALS.items()}
+from ostinato.demo.synth import NoteEvent, render_notes
+from ostinato.theory.chords import QUALITY_OF_INTERVALS
+from ostinato.theory.score_formats import WRITE_FORMATS
 
 
 def realise(figure: str, key: str) -> tuple[int, str, int, list[int]]:
@@ -32,7 +32,7 @@ def realise(figure: str, key: str) -> tuple[int, str, int, list[int]]:
     rn = m21roman.RomanNumeral(figure, m21key.Key(key))
     root = rn.root().pitchClass
     intervals = frozenset((p - root) % 12 for p in rn.pitchClasses)
-    quality = _QUALITY_OF_INTERVALS.get(intervals)
+    quality = QUALITY_OF_INTERVALS.get(intervals)
     if quality is None:
         raise ValueError(f"figure {figure!r} in {key} is not a chord of CHORD_INTERVALS")
     return root, quality, rn.bass().pitchClass, sorted(set(rn.pitchClasses))
@@ -92,8 +92,7 @@ def progression_score(
 def write_score(score: m21stream.Score, path: str | Path) -> Path:
     """Write ``score`` to ``path``; the format follows the extension (.mid/.midi, .musicxml/.xml/.mxl)."""
     path = Path(path)
-    fmt = {".mid": "midi", ".midi": "midi", ".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "mxl"}
-    score.write(fmt[path.suffix.lower()], fp=str(path))
+    score.write(WRITE_FORMATS[path.suffix.lower()], fp=str(path))
     return path
 
 

@@ -31,8 +31,11 @@ from ostinato.theory.genre import (
     POP_PROGRESSIONS,
     ROCK_PROGRESSIONS,
     GenreEstimate,
+    classify_genre,
     row_facts,
+    rule_evidence,
 )
+from ostinato.theory.genre_tags import classify_from_tags
 from ostinato.theory.tags import MODELS, tags_from_rows
 
 CARD_NAME = "card.json"
@@ -321,6 +324,18 @@ def load_genre_model(folder: str | Path) -> GenreModel:
     except (OSError, ValueError, KeyError) as exc:
         raise GenreModelError(f"{model_path} is not a readable genre model: {exc}") from None
     return GenreModel(classifier, card)
+
+
+def genre_of_row(row: Mapping[str, Any], *, genre_model: str | Path | None = None) -> GenreEstimate:
+    """Genre of a finished ``tracks`` row: the trained model at ``genre_model`` when given, else the music
+    tagger's ``music_tags`` (with the rules' evidence for the same genre among the reasons), else the rules."""
+    if genre_model is not None:
+        return load_genre_model(genre_model).predict(row)
+    tags = tags_from_rows(row.get("music_tags"))
+    if tags is not None:
+        _, held = rule_evidence(row)
+        return classify_from_tags(tags, extra_reasons=held)
+    return classify_genre(row)
 
 
 def read_feature_rows(features: str, *, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ import numpy as np
 
 from ostinato.analysis.tonal import key_correlations
 from ostinato.errors import AnalysisError
-from ostinato.testing.synth import CHORD_INTERVALS
+from ostinato.theory.chords import CHORD_INTERVALS
+from ostinato.theory.hmm import sticky_viterbi
 from ostinato.theory.pitch import MODES
 from ostinato.theory.roman import ChordLike, key_label, tonic_spelling
 
@@ -93,7 +94,7 @@ def estimate_local_keys(
     scores = key_correlations(profiles).reshape(n, 24)
     if global_tonic_pc is not None and global_mode is not None:
         scores[:, MODES.index(global_mode) * 12 + int(global_tonic_pc) % 12] += global_bias
-    states = _best_path(scores, switch_penalty)
+    states = sticky_viterbi(log_emission=scores.T, switch_cost=switch_penalty)
 
     regions: list[LocalKey] = []
     start = float(chords[0].start_s)
@@ -113,19 +114,3 @@ def count_modulations(regions: Sequence[LocalKey]) -> int:
     return max(len(regions) - 1, 0)
 
 
-def _best_path(scores: np.ndarray, switch_penalty: float) -> np.ndarray:
-    """State per step maximising summed ``scores`` (n_steps, n_states) minus ``switch_penalty`` per change."""
-    n, k = scores.shape
-    total = scores[0].copy()
-    back = np.zeros((n, k), dtype=np.int64)
-    for i in range(1, n):
-        best = int(np.argmax(total))
-        switch = total[best] - switch_penalty
-        stay_better = total >= switch
-        back[i] = np.where(stay_better, np.arange(k), best)
-        total = np.where(stay_better, total, switch) + scores[i]
-    path = np.empty(n, dtype=np.int64)
-    path[-1] = int(np.argmax(total))
-    for i in range(n - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
-    return path

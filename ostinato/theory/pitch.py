@@ -21,6 +21,11 @@ KEY_TONICS: dict[str, tuple[str, ...]] = {
 
 MODES: tuple[str, ...] = ("major", "minor")
 
+#: Every key-tonic spelling, in pitch-class order (``C``, ``C#``, ``Db``, ``D`` ...): the order of key charts.
+KEY_TONIC_ORDER: tuple[str, ...] = tuple(dict.fromkeys(
+    name for pc in range(12) for name in (KEY_TONICS["minor"][pc], KEY_TONICS["major"][pc])
+))
+
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NAME_RE = re.compile(r"^(?P<letter>[A-Ga-g])(?P<acc>(#|b|-|♯|♭)*)$")
 

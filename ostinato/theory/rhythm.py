@@ -37,7 +37,8 @@ import numpy as np
 
 from ostinato.analysis.rhythm import BeatTrack, detect_onsets
 from ostinato.errors import AnalysisError
-from ostinato.theory.syncopation import METER_LEVELS, lhl_syncopation, metrical_weights
+from ostinato.theory.meter import METERS
+from ostinato.theory.syncopation import lhl_syncopation, metrical_weights
 
 #: Voices whose onsets make the accents and the syncopation (when present); otherwise every voice does.
 ACCENT_VOICES = ("drums", "bass")
@@ -181,7 +182,7 @@ def describe_rhythm(
     else:
         hierarchy = _metric_hierarchy(grid, _merge(accent_voices.values()))
     syncopation = None
-    if meter in METER_LEVELS and int(np.prod(METER_LEVELS[meter])) % beats_per_bar == 0:
+    if meter in METERS and int(np.prod(METERS[meter].levels)) % beats_per_bar == 0:
         scores = [_voice_syncopation(grid, v, meter) for v in accent_voices.values()]
         syncopation = max(scores) if scores else 0.0
     compound = meter.endswith("/8")

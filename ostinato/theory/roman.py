@@ -63,7 +63,6 @@ Harmonic function (``harmonic_function``), from the root's scale degree and acci
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -74,8 +73,9 @@ from music21 import pitch as m21pitch
 from music21 import roman as m21roman
 
 from ostinato.errors import AnalysisError
-from ostinato.testing.synth import CHORD_INTERVALS
+from ostinato.theory.chords import CHORD_INTERVALS
 from ostinato.theory.pitch import KEY_TONICS, MODES, music21_name, tonic_name
+from ostinato.theory.roman_grammar import FIGURE_RE, NUMERALS
 
 #: Chord qualities understood here (``"N"`` is no chord); the same names as the MIR chord stage.
 QUALITIES: tuple[str, ...] = (*CHORD_INTERVALS, "N")
@@ -125,9 +125,6 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "sus4": tuple(f"{a}5{b}4" for a in _ALTERATIONS for b in _ALTERATIONS),
 }
 _APPLIED_PRIMARY = {"maj": "V", "7": "V7", "dim": "viio", "dim7": "viio7", "hdim7": "viiø7"}
-_NUMERALS = ("I", "II", "III", "IV", "V", "VI", "VII")
-
-_FIGURE_RE = re.compile(r"^(?P<acc>[b#]*)(?P<num>VII|VI|V|IV|III|II|I|vii|vi|v|iv|iii|ii|i)")
 
 
 class ChordLike(Protocol):
@@ -349,10 +346,10 @@ def _function(figure: str, mode: str) -> str:
     primary, _, target = figure.partition("/")
     if primary.startswith(("It", "Ger", "Fr", "N")):
         return "predominant" if not target else "other"
-    m = _FIGURE_RE.match(primary)
+    m = FIGURE_RE.match(primary)
     if m is None:
         return "other"
-    degree = _NUMERALS.index(m["num"].upper()) + 1
+    degree = NUMERALS.index(m["num"].upper()) + 1
     if target:
         return "dominant" if degree in (5, 7) else "other"
     if degree in (5, 7):
@@ -388,7 +385,7 @@ def _candidates(semis: int, quality: str, mode: str, pcs: frozenset[int]) -> lis
         target = _APPLIED_TARGETS[mode].get((semis + step) % 12)
         if target is not None:
             out.append(f"{_APPLIED_PRIMARY[quality]}/{target}")
-    numeral = _NUMERALS[_DEGREE_OF_SEMITONES[semis] - 1]
+    numeral = NUMERALS[_DEGREE_OF_SEMITONES[semis] - 1]
     numeral = numeral if quality in _UPPER else numeral.lower()
     for accidental in ("", "b", "#"):
         out.extend(f"{accidental}{numeral}{suffix}" for suffix in _SUFFIXES[quality])

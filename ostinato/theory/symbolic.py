@@ -26,11 +26,8 @@ import numpy as np
 
 from ostinato.analysis.tonal import ChordSegment, KeyEstimate, estimate_key, recognize_chords
 from ostinato.errors import AnalysisError
+from ostinato.theory.score_formats import SCORE_FORMATS
 
-#: File extensions read as scores, and the format name recorded as the row's ``container``.
-SYMBOLIC_FORMATS: dict[str, str] = {
-    ".mid": "midi", ".midi": "midi", ".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".abc": "abc",
-}
 DEFAULT_QPM = 120.0
 #: Key bonus for the last chord's root: a score ends, on its tonic (see ``analysis.tonal.estimate_key``).
 FINAL_ROOT_BONUS = 0.1
@@ -71,8 +68,8 @@ class ScoreDescription:
 
 
 def is_symbolic(path: str) -> bool:
-    """True when the path's extension is one of ``SYMBOLIC_FORMATS``."""
-    return os.path.splitext(path)[1].lower() in SYMBOLIC_FORMATS
+    """True when the path's extension is one of ``SCORE_FORMATS``."""
+    return os.path.splitext(path)[1].lower() in SCORE_FORMATS
 
 
 def parse_score(path: str):

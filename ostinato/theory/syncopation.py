@@ -16,17 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ostinato.errors import AnalysisError
-
-#: Metrical levels of each supported meter, top-down: how many parts each level divides the one above into,
-#: down to sixteenths (simple meters) or sixteenth-note subdivisions of the eighths (compound meters).
-METER_LEVELS: dict[str, tuple[int, ...]] = {
-    "2/4": (2, 2, 2),
-    "3/4": (3, 2, 2),
-    "4/4": (2, 2, 2, 2),
-    "6/8": (2, 3, 2),
-    "9/8": (3, 3, 2),
-    "12/8": (2, 2, 3, 2),
-}
+from ostinato.theory.meter import METERS
 
 
 def metrical_weights(meter: str) -> np.ndarray:
@@ -35,17 +25,18 @@ def metrical_weights(meter: str) -> np.ndarray:
     Returns
     -------
     np.ndarray [shape=(steps,), int]
-        ``steps`` = product of :data:`METER_LEVELS` (16 in 4/4, 12 in 3/4 and 6/8); 0 at the downbeat, then
+        ``steps`` = product of the meter's ``levels`` in ``theory.meter.METERS`` (16 in 4/4, 12 in 3/4 and
+        6/8); 0 at the downbeat, then
         -1, -2, ... for positions first reached by each deeper level.
 
     Raises
     ------
     AnalysisError
-        If the meter is not one of :data:`METER_LEVELS`.
+        If the meter is not one of ``theory.meter.METERS``.
     """
-    if meter not in METER_LEVELS:
-        raise AnalysisError(f"no metrical weights for meter {meter!r}; known: {sorted(METER_LEVELS)}.")
-    levels = METER_LEVELS[meter]
+    if meter not in METERS:
+        raise AnalysisError(f"no metrical weights for meter {meter!r}; known: {sorted(METERS)}.")
+    levels = METERS[meter].levels
     steps = int(np.prod(levels))
     weights = np.zeros(steps, dtype=int)
     reached = np.zeros(steps, dtype=bool)

@@ -19,7 +19,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 
-from ostinato.testing.synth import CHORD_INTERVALS
+from ostinato.theory.chords import CHORD_INTERVALS
 from ostinato.theory.roman import ChordLike
 
 SMOOTH_MAX = 3.5

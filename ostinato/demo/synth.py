@@ -11,20 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Semitone offsets above the root for each chord quality used in tests and the demo corpus.
-CHORD_INTERVALS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
-    "7": (0, 4, 7, 10),
-    "maj7": (0, 4, 7, 11),
-    "min7": (0, 3, 7, 10),
-    "hdim7": (0, 3, 6, 10),
-    "dim7": (0, 3, 6, 9),
-    "sus2": (0, 2, 7),
-    "sus4": (0, 5, 7),
-}
+from ostinato.theory.chords import CHORD_INTERVALS
 
 
 def midi_to_hz(midi: float | np.ndarray) -> float | np.ndarray:
