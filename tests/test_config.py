@@ -53,7 +53,7 @@ def test_shipped_analyze_yaml_spells_out_the_defaults():
 
 def _loader_for(name: str):
     """The typed loader of each shipped config: dataset and training configs have their own models."""
-    if name == "dataset.yaml":
+    if name.startswith("dataset"):  # dataset.yaml, dataset-tiny.yaml, dataset-gpu.yaml
         from ostinato.datasets.config import load_dataset_config
 
         return load_dataset_config
