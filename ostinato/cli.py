@@ -256,10 +256,13 @@ def train_vae(
     verbose: Annotated[bool, _VERBOSE] = False,
 ) -> None:
     """Stage 1: train the mel autoencoder on Ray Train. Re-running with the same --out resumes."""
-    from ostinato.diffusion.config import load_train_config
-    from ostinato.pipelines.train import run_training
+    from ostinato.extras import require
 
     try:
+        require("train", command="train-vae")
+        from ostinato.diffusion.config import load_train_config
+        from ostinato.pipelines.train import run_training
+
         summary = run_training(load_train_config(config, overrides or []), stage="vae", data=data, out=out,
                                address=address, quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
@@ -279,10 +282,13 @@ def train(
     verbose: Annotated[bool, _VERBOSE] = False,
 ) -> None:
     """Stage 2: train the theory-conditioned latent U-Net on Ray Train. Re-running with the same --out resumes."""
-    from ostinato.diffusion.config import load_train_config
-    from ostinato.pipelines.train import run_training
+    from ostinato.extras import require
 
     try:
+        require("train", command="train")
+        from ostinato.diffusion.config import load_train_config
+        from ostinato.pipelines.train import run_training
+
         summary = run_training(load_train_config(config, overrides or []), stage="diffusion", data=data, out=out,
                                vae=vae, address=address, quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
@@ -314,9 +320,12 @@ def generate(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ...")] = "cpu",
 ) -> None:
     """Generate audio from music-theory conditions with a trained model: writes WAV + PNG of the mel."""
-    from ostinato.diffusion.generate import GenerationRequest, read_batch_file, run_generate
+    from ostinato.extras import require
 
     try:
+        require("train", command="generate")
+        from ostinato.diffusion.generate import GenerationRequest, read_batch_file, run_generate
+
         if batch is not None:
             requests = read_batch_file(batch)
         else:
@@ -344,9 +353,12 @@ def evaluate(
 ) -> None:
     """Generate for held-out conditions, analyse the audio, and score it against the conditions (guided vs
     unconditional): chord and key accuracy, tempo error, beat F-measure."""
-    from ostinato.diffusion.evaluate import ProgressPrinter, run_evaluation
+    from ostinato.extras import require
 
     try:
+        require("eval", command="evaluate")
+        from ostinato.diffusion.evaluate import ProgressPrinter, run_evaluation
+
         report = run_evaluation(checkpoint, data=data, out=out, limit=limit, steps=steps, guidance_scale=guidance,
                                 seed=seed, vocoder=vocoder, device=device, progress=ProgressPrinter())
     except OstinatoError as exc:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quickstart 2: set up and run the test suite (CPU only; slow tests need OSTINATO_SLOW=1).
+# Quickstart 2: set up and run the whole test suite (CPU only). The fast subset: bash scripts/test.sh -m "not slow".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

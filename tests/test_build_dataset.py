@@ -23,6 +23,8 @@ from ostinato.errors import OstinatoError
 from ostinato.pipelines.analyze import run_analysis
 from ostinato.pipelines.build_dataset import run_build_dataset
 
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
+
 SR, HOP, N_MELS, N_FRAMES = 22050, 256, 32, 128
 DATASET = [f"mel.n_mels={N_MELS}", f"segment.n_frames={N_FRAMES}", "split.val_share=0.34", "output.rows_per_shard=8"]
 

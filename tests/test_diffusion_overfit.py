@@ -10,7 +10,7 @@ from ostinato.datasets.loader import SegmentDataset
 from ostinato.diffusion.conditioner import condition_tensors
 from ostinato.diffusion.pipeline import TheoryDiffusionPipeline
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]  # trains a tiny model
 
 
 def test_overfitted_model_regenerates_each_segment_from_its_conditions(tiny_model, diffusion_trainset):

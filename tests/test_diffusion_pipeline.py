@@ -18,7 +18,7 @@ from ostinato.diffusion.vae import build_vae
 
 N_MELS, N_FRAMES = 16, 32
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]  # trains a tiny model
 
 
 def dummy_components() -> dict:

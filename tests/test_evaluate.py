@@ -17,7 +17,7 @@ from ostinato.diffusion.generate import row_conditions
 
 SR, HOP = 22050, 512
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]  # trains a tiny model
 
 
 def _truth_row(truth) -> dict:

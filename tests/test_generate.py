@@ -16,7 +16,7 @@ from ostinato.errors import OstinatoError
 
 FRAME_RATE = 31.25  # the tiny training set: 8 kHz, hop 256
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]  # trains a tiny model
 
 
 def _conditions(request: GenerationRequest, seconds: float = 8.192):

@@ -145,6 +145,7 @@ def test_describe_uses_the_model(groove_wav, model_dir):
     assert "cross-validated accuracy" in row["genre_reasons"][0]
 
 
+@pytest.mark.slow
 def test_ray_pipeline_writes_model_genre(ray_local, groove_wav, model_dir, tmp_path):
     from ostinato.pipelines.analyze import run_analysis
 

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 IMPORT = "from ostinato.analysis.librosa_import import librosa"
 TRACK = f"""{IMPORT}
 import numpy as np
@@ -19,6 +21,7 @@ print(len(beats))
 """
 
 
+@pytest.mark.slow
 def test_concurrent_first_imports_leave_loadable_caches(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     importers = [subprocess.Popen([sys.executable, "-c", IMPORT], env=env) for _ in range(3)]

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from ostinato.demo import synth
 from ostinato.demo.encode import write_wav
 
@@ -22,6 +24,7 @@ def _analyze_without_madmom(tmp_path, *overrides: str) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow
 def test_analyze_without_madmom_is_one_error_line(tmp_path):
     result = _analyze_without_madmom(tmp_path)
     assert result.returncode != 0
@@ -32,6 +35,7 @@ def test_analyze_without_madmom_is_one_error_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_analyze_without_madmom_runs_with_the_dsp_methods(tmp_path):
     result = _analyze_without_madmom(
         tmp_path, "features.beat_tracker=dsp", "features.key_estimator=essentia", "features.chord_chroma=dsp"

@@ -14,6 +14,8 @@ import pytest
 
 from ostinato import schema
 
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
+
 CLI = [sys.executable, "-m", "ostinato.cli"]
 
 

@@ -14,6 +14,8 @@ from ostinato import schema
 from ostinato.features import open_features, query_pandas
 from ostinato.testing.features import write_synthetic_features
 
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
+
 CLI = [sys.executable, "-m", "ostinato.cli"]
 BUCKET = "music"
 

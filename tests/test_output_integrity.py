@@ -119,6 +119,7 @@ def written(corpus, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_concurrent_jobs_end_with_exactly_one_row_per_input(written, corpus):
     rows = _raw_rows(written)
     assert sorted(r["path"] for r in rows) == _inputs(corpus)
@@ -126,6 +127,7 @@ def test_concurrent_jobs_end_with_exactly_one_row_per_input(written, corpus):
     assert (written / "_writer.json").read_text() == ""  # released
 
 
+@pytest.mark.slow
 def test_damaged_and_duplicated_shards_then_retry_errors(written, corpus, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(written, out)
@@ -186,6 +188,7 @@ def test_readers_see_one_row_per_input_where_shards_hold_more(tmp_path):
 # --- clean errors ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_out_naming_a_file_is_one_line_exit_1(corpus, tmp_path):
     target = tmp_path / "a-file"
     target.write_text("x")
@@ -193,6 +196,7 @@ def test_out_naming_a_file_is_one_line_exit_1(corpus, tmp_path):
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "is a file" in run.stderr, run.stderr
 
 
+@pytest.mark.slow
 def test_shards_of_a_newer_schema_are_one_line_exit_1(tmp_path):
     shard = write_synthetic_features(tmp_path / "f", n=3)[0]
     table = pq.read_table(shard)
@@ -205,6 +209,7 @@ def test_shards_of_a_newer_schema_are_one_line_exit_1(tmp_path):
         assert run.stderr.count("\n") == 1 and "newer than this ostinato" in run.stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_and_failures_exit_1(tmp_path):
     assert _cli("analyze", "--out", str(tmp_path / "o")).returncode == 2  # no INPUT
     bad_key = _cli("analyze", str(tmp_path), "--out", str(tmp_path / "o"), "nosuch.key=1")
@@ -213,6 +218,7 @@ def test_usage_errors_exit_2_and_failures_exit_1(tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("error:")
 
 
+@pytest.mark.slow
 def test_cuda_separation_without_a_gpu_is_one_line_not_a_wait(corpus, tmp_path):
     run = _cli("analyze", str(corpus), "--out", str(tmp_path / "o"), "separation.enabled=true",
                "separation.device=cuda", timeout=240)

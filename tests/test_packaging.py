@@ -141,14 +141,20 @@ def test_require_names_the_extra_in_one_sentence():
         require("nope")
 
 
-def test_a_command_whose_extra_is_missing_prints_one_error_line():
-    # sklearn made unimportable for this interpreter only (None in sys.modules), as in an install without [genre]
-    code = ("import sys; sys.modules['sklearn'] = None; from ostinato.cli import app; "
-            "app(['fit-genre', 'nowhere', '--out', 'nowhere'])")
+@pytest.mark.parametrize(("hidden", "args", "extra"), [
+    ("sklearn", ["fit-genre", "nowhere", "--out", "nowhere"], "genre"),
+    ("diffusers", ["train", "--data", "nowhere", "--vae", "nowhere", "--out", "nowhere"], "train"),
+    ("diffusers", ["generate", "--checkpoint", "nowhere", "--out", "x.wav"], "train"),
+    ("mir_eval", ["evaluate", "--checkpoint", "nowhere", "--data", "nowhere", "--out", "nowhere"], "eval"),
+])
+def test_a_command_whose_extra_is_missing_prints_one_error_line(hidden, args, extra):
+    # The package made unimportable for this interpreter only (None in sys.modules), as in an install without it
+    code = f"import sys; sys.modules[{hidden!r}] = None; from ostinato.cli import app; app({args!r})"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
+    assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "error: `ostinato fit-genre` needs the genre extra (sklearn is not installed): pip install 'ostinato[genre]'"]
+        f"error: `ostinato {args[0]}` needs the {extra} extra ({hidden} is not installed): "
+        f"pip install 'ostinato[{extra}]'"]
 
 
 def test_configs_ship_as_package_data_and_config_show_prints_them():

@@ -19,6 +19,8 @@ from ostinato.errors import OstinatoError
 from ostinato.pipelines.analyze import run_analysis
 from ostinato.testing.corpus import write_bad_inputs
 
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
+
 NO_SEPARATION = ["separation.enabled=false", "output.rows_per_shard=4"]
 
 

@@ -94,6 +94,7 @@ def test_missing_location_and_bad_sql_raise_one_sentence_errors(features, tmp_pa
     with pytest.raises(QueryError, match="Conversion Error"):  # found only while executing
         query_arrow(features, "SELECT CAST(path AS INTEGER) FROM tracks")
 
+@pytest.mark.slow
 
 def test_cli_formats_hold_the_same_rows(features, tmp_path):
     sql = "SELECT key, count(*) AS n FROM tracks WHERE status = 'ok' GROUP BY key ORDER BY key"
@@ -118,6 +119,7 @@ def test_cli_formats_hold_the_same_rows(features, tmp_path):
     pd.testing.assert_frame_equal(pq.read_table(parquet).to_pandas(), expected, check_dtype=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
     (["/definitely/not/here", "SELECT 1"], "no tracks shards under /definitely/not/here"),
     (["{features}", "SELECT nosuch FROM tracks"], "query failed: Binder Error"),

@@ -93,6 +93,7 @@ def test_empty_theory_columns_give_notes_not_errors(tmp_path):
     assert "No error rows" in html and "No Roman-numeral analysis" in html
     assert "keys.png" in html and "bpm.png" in html
 
+@pytest.mark.slow
 
 def test_cli_report(features, tmp_path):
     run = subprocess.run([sys.executable, "-m", "ostinato.cli", "report", str(features), "--out", str(tmp_path)],
@@ -120,6 +121,7 @@ window.addEventListener("load", () => {
 </script>
 """
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_every_image_loads_in_headless_chromium(report, tmp_path):
     # A copy of the page beside it (same relative image paths) with a probe that records how each image loaded.

@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import pyarrow.dataset as pads
+import pytest
 
 from ostinato import schema
+
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
 
 CLI = [sys.executable, "-m", "ostinato.cli"]
 

@@ -32,6 +32,8 @@ from ostinato.testing.tiny_demucs import (
     save_local_repo,
 )
 
+pytestmark = pytest.mark.slow  # Demucs models separating audio
+
 SOURCES = ["drums", "bass", "other", "vocals"]
 
 #: Chunked and one-shot separation run the same segments with the same cross-fade weights, in the same

@@ -123,6 +123,7 @@ def test_stage_rows_for_good_and_bad_scores(tmp_path):
     assert "cannot read the score" in error["error"]["message"]
 
 
+@pytest.mark.slow
 def test_analyze_takes_scores_beside_audio(ray_local, tmp_path):
     from ostinato.pipelines.analyze import run_analysis
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from ostinato.testing.trainset import write_tiny_trainset
+
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
 
 RAY_CHATTER = ("Starting execution of Dataset", "Execution plan", "execution finished", "PlacementGroupCleaner",
                "TrainController", "RayTrainWorker", "Progress bars disabled", "core_worker")

@@ -15,6 +15,8 @@ from ostinato.diffusion.train import optimizer_fingerprint
 from ostinato.pipelines.train import run_training
 from ostinato.testing.trainset import write_tiny_trainset
 
+pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect with -m "not slow"
+
 
 def _records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
