@@ -208,6 +208,7 @@ def test_silent_input_gives_silent_stems(th_repo):
     sep = load_separator(SeparatorSpec(model="tiny_htdemucs", repo=th_repo, device="cpu"))
     _, stems = _concat(sep, np.zeros((2, 30000), np.float32), 44100)
     assert stems.shape == (4, 2, 30000) and np.isfinite(stems).all()
+    assert np.abs(stems).max() < 1e-6  # silence in, silence out (the model rescales by the input's level)
 
 
 @pytest.mark.parametrize(
