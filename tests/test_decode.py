@@ -107,3 +107,16 @@ def test_mono_decode_with_a_meter_sees_every_channel(tmp_path: Path):
     np.testing.assert_allclose(mono.y[0], stereo.y.mean(axis=0), atol=1e-6)
     assert meter.result() == measure_loudness(stereo.y, sr=22050)
     assert meter.samples == stereo.y.shape[1]
+
+
+def test_one_decode_serves_separator_and_analysis(tmp_path: Path):
+    """With separation a track is decoded once, at the separator's rate; its mono mix resampled to the analysis
+    rate equals a direct mono decode at that rate."""
+    from ostinato.analysis.decode import resample_mono
+
+    stereo = np.stack([tone(220.0, 3.0, sr=44100), 0.5 * tone(330.0, 3.0, sr=44100)]).astype(np.float32)
+    path = encode.write_wav(stereo, sr=44100, path=tmp_path / "two.wav")
+    direct = decode(str(path), sr=22050, mono=True)
+    once = resample_mono(decode(str(path), sr=44100), sr=22050)
+    assert once.y.shape == direct.y.shape and once.sr == 22050
+    np.testing.assert_allclose(once.y, direct.y, atol=2e-3)

@@ -61,6 +61,15 @@ class DecodedAudio:
         return self.y.mean(axis=0) if self.y.shape[0] > 1 else self.y[0]
 
 
+
+def resample_mono(audio: DecodedAudio, *, sr: int) -> DecodedAudio:
+    """The channel mean of ``audio`` at ``sr`` Hz (soxr HQ, as ``decode`` resamples), shape ``(1, n)``: the
+    analysis waveform of a track decoded once at the separator's rate."""
+    y = audio.mono().astype(np.float32, copy=False)
+    if sr != audio.sr:
+        y = soxr.resample(y, audio.sr, sr, quality="HQ").astype(np.float32, copy=False)
+    return DecodedAudio(y=y[None, :], sr=sr, info=audio.info, warnings=audio.warnings)
+
 def _open(source: str | BinaryIO) -> av.container.InputContainer:
     try:
         container = av.open(source, mode="r", metadata_errors="ignore")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ostinato.analysis.decode import DecodedAudio, decode
+from ostinato.analysis.decode import DecodedAudio, decode, resample_mono
 from ostinato.analysis.describe import describe_track
 from ostinato.analysis.identify import content_hash
 from ostinato.analysis.loudness import LoudnessMeter
@@ -84,29 +84,30 @@ def prepare(
         prepared.source_kind = "symbolic"
         return prepared, None, None
     start = time.perf_counter()
+    # Decoded once: at the analysis rate (mono) without separation; at the separator's rate (stereo) with it,
+    # the analysis waveform then being its mono mix resampled.
+    decode_sr = model_sr or config.decode.sample_rate
     try:
         meter: LoudnessMeter | None = None
 
         def measure(block) -> None:
             nonlocal meter
-            meter = meter or LoudnessMeter(sr=config.decode.sample_rate, channels=block.shape[0])
+            meter = meter or LoudnessMeter(sr=decode_sr, channels=block.shape[0])
             meter.add(block)
 
         audio = decode(
-            _open_for_decode(item.uri), sr=config.decode.sample_rate, max_duration_s=config.decode.max_duration_s,
-            mono=True, on_block=measure,
+            _open_for_decode(item.uri), sr=decode_sr, max_duration_s=config.decode.max_duration_s,
+            mono=model_sr is None, on_block=measure,
         )
+        model_audio = None
+        if model_sr is not None:
+            model_audio, audio = audio, resample_mono(audio, sr=config.decode.sample_rate)
         prepared.info, prepared.duration_s = audio.info, audio.duration_s
         prepared.loudness = meter.result() if meter is not None else None
         prepared.warnings.extend(audio.warnings)
         if audio.duration_s < config.decode.min_duration_s:
             raise AnalysisError(
                 f"audio is {audio.duration_s:.2f} s long; decode.min_duration_s is {config.decode.min_duration_s} s"
-            )
-        model_audio = None
-        if model_sr is not None:
-            model_audio = decode(
-                _open_for_decode(item.uri), sr=model_sr, max_duration_s=config.decode.max_duration_s
             )
     except AnalysisError as exc:
         prepared.error = ("decode", str(exc))
