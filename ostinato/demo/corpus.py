@@ -25,9 +25,9 @@ import numpy as np
 from music21 import key as m21key
 from music21 import roman as m21roman
 
-from ostinato.errors import ConfigError
 from ostinato.demo.encode import MP3_SAMPLE_RATES, encode_mp3
 from ostinato.demo.synth import CHORD_INTERVALS, NoteEvent, drum_groove, normalize, tone
+from ostinato.errors import ConfigError
 from ostinato.theory.roman import harmonic_function, key_name
 
 TRUTH_VERSION = 1
