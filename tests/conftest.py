@@ -8,11 +8,19 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def die_at_step_file(tmp_path_factory) -> Path:
+    """Write a step number here and the rank-0 training worker of the next run dies after reporting that step
+    (``ostinato.testing.faults.die_after_reporting_step``)."""
+    return tmp_path_factory.mktemp("faults") / "die-at-step"
+
+
 @pytest.fixture(scope="module")
-def ray_local():
+def ray_local(die_at_step_file):
     """A local Ray with 2 CPUs for the whole module, shut down after it.
 
-    The crash hook glob is set for the workers so that inputs named ``*crash-me*`` kill their worker.
+    Faults are armed in every worker (``ostinato.testing.faults``): inputs named ``*crash-me*`` kill their
+    worker, and a step written to ``die_at_step_file`` kills the rank-0 training worker once.
     """
     import ray
 
@@ -24,7 +32,7 @@ def ray_local():
         address="local",  # a new instance even when another Ray runs on this machine
         num_cpus=2,
         include_dashboard=False,
-        runtime_env=crash_runtime_env("*crash-me*"),
+        runtime_env=crash_runtime_env("*crash-me*", die_at_step_file=str(die_at_step_file)),
         logging_level="WARNING",
     )
     yield ray

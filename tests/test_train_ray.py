@@ -51,11 +51,13 @@ def test_two_workers_lower_the_vae_loss(vae_run):
     assert any((vae_run / "tensorboard").iterdir())
 
 
-def test_killed_run_resumes_from_its_checkpoint_and_a_relaunch_continues(vae_run, trainset, tmp_path):
+def test_killed_run_resumes_from_its_checkpoint_and_a_relaunch_continues(vae_run, trainset, die_at_step_file,
+                                                                         tmp_path):
     out = tmp_path / "ldm"
     overrides = ["training.max_steps=4", "training.batch_size=2", "run.checkpoint_every=2", "run.log_every=1",
                  "run.keep_checkpoints=2", "run.max_failures=1"]
-    cfg = load_train_config("configs/train/tiny.yaml", [*overrides, "run.fault_injection_step=3"])
+    cfg = load_train_config("configs/train/tiny.yaml", overrides)
+    die_at_step_file.write_text("3")  # the rank-0 worker dies after reporting step 3, like a preempted node
     summary = run_training(cfg, stage="diffusion", data=trainset, out=out, vae=vae_run, quiet=True)
     assert summary.metrics["step"] == 4 and summary.metrics["resumed"] is True
     records = _records(out)

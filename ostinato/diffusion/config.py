@@ -94,9 +94,6 @@ class RunSettings(StrictModel):
         2.0, ge=0, description="a training split whose mels are smaller than this is read once and kept in Ray's "
         "object store (small sets would otherwise spend most of a step restarting the stream every epoch)"
     )
-    fault_injection_step: int | None = Field(
-        None, ge=1, description="testing only: rank 0 exits at this step of a run that did not resume"
-    )
 
 
 class SamplingConfig(StrictModel):

@@ -251,8 +251,6 @@ def train_loop(config: dict[str, Any]) -> None:
             if writer is not None:
                 writer.log(metrics, step=step)
             window = _Window()
-        if cfg.run.fault_injection_step == step and not resumed and rank == 0:
-            os._exit(1)  # testing: die like a preempted node, after the checkpoints written so far
     if writer is not None:
         writer.close()
 
