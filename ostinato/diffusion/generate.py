@@ -12,7 +12,6 @@ progression repeats until the requested seconds are filled.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ostinato.errors import OstinatoError
-
-_ROMAN = re.compile(r"^[b#]*(VII|VI|V|IV|III|II|I|vii|vi|v|iv|iii|ii|i)")
-_BEATS_PER_BAR = {"2/4": 2, "3/4": 3, "4/4": 4, "6/8": 2, "12/8": 4}
+from ostinato.theory.meter import COMMON_METERS, METERS
+from ostinato.theory.roman_grammar import FIGURE_RE
 
 
 class GenerationRequest(BaseModel):
@@ -88,7 +86,7 @@ def _chord_spans(progression: str, *, key, bar_s: float, seconds: float) -> tupl
         names.append(name)
     if not names:
         raise OstinatoError("the progression is empty; write numerals such as 'I V vi IV' or chords 'G D Em C'")
-    if all(_ROMAN.match(n) for n in names):
+    if all(FIGURE_RE.match(n) for n in names):
         if key is None:
             raise OstinatoError("a Roman-numeral progression needs --key (e.g. --key 'G major')")
         parsed = parse_roman_progression(" ".join(names), key)
@@ -127,9 +125,9 @@ def request_row(request: GenerationRequest, *, seconds: float) -> dict[str, Any]
     from ostinato.datasets.vocab import parse_key
 
     key = parse_key(request.key) if request.key else None
-    if request.time_signature not in _BEATS_PER_BAR:
-        raise OstinatoError(f"time signature {request.time_signature!r} is not one of {list(_BEATS_PER_BAR)}")
-    per_bar = _BEATS_PER_BAR[request.time_signature]
+    if request.time_signature not in COMMON_METERS:
+        raise OstinatoError(f"time signature {request.time_signature!r} is not one of {list(COMMON_METERS)}")
+    per_bar = METERS[request.time_signature].beats_per_bar
     row: dict[str, Any] = {
         "key": None if key is None else key.name.split()[0], "mode": None if key is None else key.mode,
         "meter": request.time_signature, "tempo_bpm": request.bpm, "genre": request.genre,
@@ -139,7 +137,7 @@ def request_row(request: GenerationRequest, *, seconds: float) -> dict[str, Any]
     }
     if request.bpm is not None:
         beat_s = 60.0 / request.bpm
-        if request.time_signature in ("6/8", "12/8"):
+        if METERS[request.time_signature].compound:
             beat_s *= 1.5  # a compound meter's beat is a dotted quarter; BPM counts eighths x 3 / 2
         n_beats = int(math.ceil(seconds / beat_s)) + 1
         row["beats"] = [{"time_s": i * beat_s, "bar": i // per_bar, "position": i % per_bar + 1}
