@@ -101,7 +101,7 @@ def test_writer_lease_on_s3_refuses_a_second_job_and_takes_over_a_stale_one(s3, 
         assert holder.run_id == "run-a"
         busy = pytest.raises(lease.OutputBusyError, match=r"being written by run run-a \(host .*, pid \d+")
         with busy, lease.writer_lease(out, run_id="run-b"):
-            pass
+            raise AssertionError("a second writer got the lease")
     assert "leased/_writer.json" not in _keys(s3, "leased/")  # released: deleted
     # A job killed without releasing leaves its lease; once its heartbeat is STALE_S old, the next job takes it.
     stale = lease.Holder(run_id="killed", host="elsewhere", pid=1, started="2026-01-01T00:00:00+00:00",

@@ -19,9 +19,10 @@ from ostinato.errors import OstinatoError
 _END = object()
 
 
-def connect(address: str | None = None) -> None:
+def connect(address: str | None = None, *, logging_level: int = logging.WARNING, log_to_driver: bool = True) -> None:
     """Join the Ray cluster at ``address`` (``auto`` or ``ray://host:port``; default ``RAY_ADDRESS``), or
-    start an embedded local one when neither is given. An already-connected session is reused."""
+    start an embedded local one when neither is given. An already-connected session is reused.
+    ``log_to_driver`` forwards workers' output to this console (training turns it off unless verbose)."""
     if ray.is_initialized():
         return
     # "local" always starts a new instance: plain ray.init() would join whatever cluster `ray start` left here.
@@ -29,7 +30,7 @@ def connect(address: str | None = None) -> None:
     if address == "local":
         # Ray announces at WARNING that the embedded cluster it starts for us uses token authentication.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+    ray.init(address=address, include_dashboard=False, logging_level=logging_level, log_to_driver=log_to_driver)
 
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from ray.data.collate_fn import NumpyBatchCollateFn
 
 from ostinato.diffusion.config import TrainConfig
 from ostinato.errors import OstinatoError
+from ostinato.pipelines.driver import connect
 
 
 @dataclass(frozen=True)
@@ -129,21 +129,12 @@ class TensorBatches(NumpyBatchCollateFn):
 
 
 def _start_ray(address: str | None, *, verbose: bool) -> None:
-    """Join the Ray cluster at ``address`` (``auto``, ``ray://host:port``; default ``RAY_ADDRESS``) or start a
-    local one, as ``ostinato analyze`` does, but forwarding worker output to this console only when ``verbose``
-    (rank 0's metrics reach the console through metrics.jsonl). An already-connected session is reused."""
-    import ray
-
+    """``driver.connect``, forwarding worker output to this console only when ``verbose`` (rank 0's metrics
+    reach the console through metrics.jsonl), with the driver's Ray Data / Ray Train loggers at INFO only then."""
     level = logging.INFO if verbose else logging.WARNING
-    for name in ("ray.data", "ray.train"):  # the driver's own Ray Data / Ray Train loggers
+    for name in ("ray.data", "ray.train"):
         logging.getLogger(name).setLevel(level)
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS") or "local"
-    if address == "local":
-        # Ray announces at WARNING that the embedded cluster it starts for us uses token authentication.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    ray.init(address=address, include_dashboard=False, logging_level=level, log_to_driver=verbose)
+    connect(address, logging_level=level, log_to_driver=verbose)
 
 
 def _train_segments(card) -> int:
