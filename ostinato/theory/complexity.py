@@ -12,7 +12,7 @@
 * ``modulation`` = min(modulations / 4, 1), modulations counted between local-key regions.
 
 A one-chord vamp scores 0, an I-V-vi-IV loop in one key 0.17, eight jazz sevenths (ii7-V7-I7 with
-applied and borrowed chords) over two modulations 0.59 (``tests/test_harmony.py``).
+applied and borrowed chords) over two modulations 0.59 (``tests/theory/test_harmony.py``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A first cut built on music21. Each chord (root pitch class, quality) is read in 
 class, mode) and given a music21 Roman-numeral ``figure``, the scale ``degree`` of its root and a
 harmonic ``function`` (tonic / predominant / dominant / other).
 
-Conventions (all checked by ``tests/test_roman.py``):
+Conventions (all checked by ``tests/theory/test_roman.py``):
 
 * **Figures are music21-parseable and exact**: ``music21.roman.RomanNumeral(figure, key)`` realises
   exactly the chord's pitch classes with the chord's root. A figure is the numeral (case = quality of

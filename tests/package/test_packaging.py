@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from ostinato.cli import app
 from ostinato.extras import EXTRAS, MissingExtraError, require
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "ostinato"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: Modules that only an extra's commands reach (train, eval, demo) or that ship for tests (testing/).

@@ -8,7 +8,7 @@ from ostinato.cli import split_overrides
 from ostinato.config import AnalyzeConfig, load_config, parse_override
 from ostinato.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_overrides_are_typed_by_yaml():

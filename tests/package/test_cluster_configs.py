@@ -23,7 +23,7 @@ from packaging.version import Version
 
 from ostinato.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "cluster"
 LAUNCHER_YAMLS = ("aws.yaml", "gcp.yaml")
 KUBERAY = ("kuberay/raycluster.yaml", "kuberay/rayjob-analyze.yaml", "kuberay/rayjob-train.yaml")
