@@ -35,7 +35,8 @@ TRUTH_VERSION = 1
 
 @dataclass(frozen=True)
 class TrackSpec:
-    """What a demo track is made of: key (tonic pitch class, mode), tempo (BPM), meter, progression."""
+    """What a demo track is made of: key (tonic pitch class, mode), tempo (BPM), meter, progression, keyboard
+    style and the timbres of its pitched instruments (a ``TIMBRES`` name)."""
 
     name: str
     tonic_pc: int
@@ -44,6 +45,7 @@ class TrackSpec:
     beats_per_bar: int
     progression: tuple[str, ...]
     keys_style: str  # "block" | "arpeggio" | "waltz"
+    timbre: str = "default"
 
 
 #: The six fixed tracks of the default corpus.
@@ -57,6 +59,17 @@ TRACK_SPECS: tuple[TrackSpec, ...] = (
 )
 
 INSTRUMENTS: tuple[str, ...] = ("drums", "bass", "keys", "lead")
+#: Partial amplitudes (partial k + 1 at index k) and decay per second of bass, keys and lead, by timbre name.
+#: "default" is the fixed corpus's; the others vary the spectra a model of the corpus must see through.
+TIMBRES: dict[str, dict[str, tuple[tuple[float, ...], float]]] = {
+    "default": {"bass": ((1.0, 0.6, 0.3, 0.15), 1.5), "keys": ((1.0, 0.4, 0.25, 0.1), 2.5),
+                "lead": ((1.0, 0.2, 0.45, 0.1, 0.25), 0.8)},
+    "organ": {"bass": ((1.0, 0.8, 0.2), 0.5), "keys": ((1.0, 0.7, 0.5, 0.35, 0.25), 0.5),
+              "lead": ((1.0, 0.5, 0.3), 0.3)},
+    "mellow": {"bass": ((1.0, 0.3), 1.0), "keys": ((1.0, 0.15, 0.05), 2.0), "lead": ((1.0, 0.1, 0.2), 1.2)},
+    "bright": {"bass": ((1.0, 0.7, 0.5, 0.3, 0.2), 2.0), "keys": ((1.0, 0.6, 0.45, 0.3, 0.2, 0.1), 3.5),
+               "lead": ((1.0, 0.6, 0.4, 0.3, 0.2), 0.6)},
+}
 _PANS = {"drums": 0.0, "bass": 0.0, "keys": -0.35, "lead": 0.3}  # -1 = left, +1 = right
 _GAINS = {"drums": 0.8, "bass": 0.7, "keys": 0.5, "lead": 0.55}
 MIX_PEAK = 0.9  # largest absolute sample of a mix
@@ -216,17 +229,20 @@ def _render_panned(
     bass = _bass_notes(chords, spec, beat_s)
     keys = _keys_notes(chords, voicings, spec, beat_s)
     lead = _melody_notes(chords, spec, beat_s, rng)
+    if spec.timbre not in TIMBRES:
+        raise ConfigError(f"unknown timbre {spec.timbre!r}; known: {', '.join(TIMBRES)}")
+    timbre = TIMBRES[spec.timbre]
     stems = {
         "drums": drum_groove(spec.bpm, n_bars, sr=sr, beats_per_bar=spec.beats_per_bar),
-        "bass": _render(bass, n=n, sr=sr, harmonics=(1.0, 0.6, 0.3, 0.15), decay_per_s=1.5),
+        "bass": _render(bass, n=n, sr=sr, harmonics=timbre["bass"][0], decay_per_s=timbre["bass"][1]),
         "keys": _render(
             keys,
             n=n,
             sr=sr,
-            harmonics=(1.0, 0.4, 0.25, 0.1),
-            decay_per_s=0.0 if spec.keys_style == "block" else 2.5,
+            harmonics=timbre["keys"][0],
+            decay_per_s=0.0 if spec.keys_style == "block" else timbre["keys"][1],
         ),
-        "lead": _render(lead, n=n, sr=sr, harmonics=(1.0, 0.2, 0.45, 0.1, 0.25), decay_per_s=0.8),
+        "lead": _render(lead, n=n, sr=sr, harmonics=timbre["lead"][0], decay_per_s=timbre["lead"][1]),
     }
     panned = {}
     for name, y in stems.items():

@@ -6,6 +6,14 @@ chord root + quality + Roman numeral + function + section embeddings and beat/ba
 sinusoidal encoding of the token's time position. Dropping a sample's conditions (classifier-free guidance)
 replaces every id by 0 ("<none>") and zeroes phases and continuous features, so the unconditional model is
 simply the conditioner's answer to "nothing known".
+
+Beside the tokens, two maps on the latent grid are concatenated to the U-Net's input (attention queries carry
+no position, so "which chord now" is also given in place): a learned one (``map_channels``: the frame
+embeddings averaged onto the latent time axis) and, with ``chord_map_channels`` > 0, a fixed chord-tone map:
+the requested chord's tones and their partials drawn on the training set's mel axis (``chord_tone_mel``),
+folded onto the latent grid, ``chord_map_channels`` mel rows per latent row as channels. A U-Net can copy
+where the chord's energy belongs from its own input rather than learn twelve roots x qualities of spectra
+from the embeddings.
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from ostinato.datasets import vocab
 from ostinato.datasets.vocab import vocab_sizes
 from ostinato.errors import OstinatoError
+from ostinato.theory.chords import CHORD_INTERVALS, canonical_quality
 
 #: Frame-aligned id tracks (B, n_frames) the conditioner reads, each with id 0 = "<none>".
 FRAME_IDS = ("chord_root", "chord_quality", "roman", "function", "section")
@@ -72,11 +82,57 @@ def _time_encoding(n_tokens: int, dim: int, *, device: torch.device, seconds_per
     return F.pad(enc, (0, dim - 2 * half))
 
 
+#: MIDI range of the notes whose partials the chord-tone map draws (C2 .. C6: bass to lead).
+CHORD_MAP_MIDI = (36, 84)
+#: Partials per note in the chord-tone map, amplitude 1/k for partial k.
+CHORD_MAP_PARTIALS = 6
+
+
+def chord_tone_table(n_chord_root: int, n_chord_quality: int) -> torch.Tensor:
+    """(n_chord_root, n_chord_quality, 12) float: 1 on the pitch classes of the chord (root id, quality id) of
+    ``ostinato.datasets.vocab``; the root alone for an unknown quality ("<other>", "<none>"); zeros without a
+    root. Ids beyond the current vocabulary are zeros."""
+    table = torch.zeros(n_chord_root, n_chord_quality, 12)
+    for r in range(min(n_chord_root, len(vocab.CHORD_ROOTS.tokens))):
+        root = vocab.decode_chord_root(r)
+        if root is None:
+            continue
+        for q in range(n_chord_quality):
+            name = vocab.decode_chord_quality(q) if q < len(vocab.CHORD_QUALITIES.tokens) else vocab.NONE
+            for interval in CHORD_INTERVALS.get(canonical_quality(name), (0,)):
+                table[r, q, (root + interval) % 12] = 1.0
+    return table
+
+
+def chord_tone_mel(*, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+    """(12, n_mels) float: the mel spectrum (Slaney mel filters, as ``ostinato.datasets.mel.log_mel``) of every
+    note of each pitch class in ``CHORD_MAP_MIDI`` with ``CHORD_MAP_PARTIALS`` partials of power ``1/k**2``,
+    each row scaled to a maximum of 1."""
+    import numpy as np
+
+    from ostinato.analysis.librosa_import import librosa
+
+    filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)  # (n_mels, bins)
+    bin_hz = sample_rate / n_fft
+    spectrum = np.zeros((12, filters.shape[1]))
+    for midi in range(CHORD_MAP_MIDI[0], CHORD_MAP_MIDI[1] + 1):
+        f0 = 440.0 * 2.0 ** ((midi - 69) / 12)
+        for k in range(1, CHORD_MAP_PARTIALS + 1):
+            b = f0 * k / bin_hz
+            if b < filters.shape[1] - 1:  # linear interpolation between the two nearest FFT bins
+                lo = int(b)
+                spectrum[midi % 12, lo] += (1 - (b - lo)) / k**2
+                spectrum[midi % 12, lo + 1] += (b - lo) / k**2
+    mel = spectrum @ filters.T
+    return torch.from_numpy(mel / np.maximum(mel.max(axis=1, keepdims=True), 1e-12)).float()
+
+
 @dataclass
 class ConditionerOutput(BaseOutput):
     """``tokens`` (B, N_GLOBAL_TOKENS + ceil(n_frames / frames_per_token), dim) for cross-attention;
-    ``frame_map`` (B, map_channels, latent height, latent width) or None: frame conditions laid out on the latent
-    grid, concatenated to the U-Net's input channels."""
+    ``frame_map`` (B, map_channels + chord_map_channels, latent height, latent width) or None: frame conditions
+    laid out on the latent grid (learned channels, then the chord-tone map), concatenated to the U-Net's input
+    channels."""
 
     tokens: torch.Tensor
     frame_map: torch.Tensor | None = None
@@ -84,11 +140,14 @@ class ConditionerOutput(BaseOutput):
 
 class TheoryConditioner(ModelMixin, ConfigMixin):
     """Theory conditions -> tokens (B, N_GLOBAL_TOKENS + ceil(n_frames / frames_per_token), dim), plus an
-    optional frame map on the latent grid (``map_channels`` > 0).
+    optional frame map on the latent grid (``map_channels`` + ``chord_map_channels`` > 0).
 
     Vocabulary sizes are constructor arguments (from ``ostinato.datasets.vocab.vocab_sizes()``) so a saved
     conditioner knows which vocabulary it was trained with. ``seconds_per_frame`` (hop / sample rate) makes
-    the time encoding count seconds, so a 30 s generation is encoded like 30 s of training audio.
+    the time encoding count seconds, so a 30 s generation is encoded like 30 s of training audio. The chord-tone
+    map (``chord_map_channels`` > 0) is drawn on the mel axis of ``sample_rate`` Hz, ``n_fft``, ``n_mels``,
+    ``fmin``/``fmax`` Hz (the training set's); it has no weights, and a conditioner saved without it (older
+    checkpoints) loads with ``chord_map_channels`` 0, as it was trained.
     """
 
     @register_to_config
@@ -108,6 +167,12 @@ class TheoryConditioner(ModelMixin, ConfigMixin):
         n_time_signature: int = _SIZES["time_signature"],
         n_genre: int = _SIZES["genre"],
         map_channels: int = 8,
+        chord_map_channels: int = 0,
+        sample_rate: int = 22050,
+        n_fft: int = 1024,
+        n_mels: int = 80,
+        fmin: float = 0.0,
+        fmax: float | None = None,
     ) -> None:
         super().__init__()
         sizes = {"chord_root": n_chord_root, "chord_quality": n_chord_quality, "roman": n_roman,
@@ -120,6 +185,14 @@ class TheoryConditioner(ModelMixin, ConfigMixin):
         self.frame_mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.norm = nn.LayerNorm(dim)
         self.to_map = nn.Linear(dim, map_channels) if map_channels else None
+        if chord_map_channels:
+            tones = chord_tone_table(n_chord_root, n_chord_quality)  # (roots, qualities, 12)
+            mel = chord_tone_mel(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+            # Computed from the config, not saved: (roots, qualities, n_mels) in [0, 1].
+            chord_mel = torch.einsum("rqp,pm->rqm", tones, mel)
+            chord_mel = chord_mel / chord_mel.amax(dim=-1, keepdim=True).clamp(min=1e-12)
+            chord_mel = torch.log1p(100 * chord_mel) / math.log1p(100)  # log-compressed as the mels are: 40 dB
+            self.register_buffer("chord_mel", chord_mel, persistent=False)
 
     def forward(
         self, conditions: dict[str, torch.Tensor], drop: torch.Tensor | None = None, *,
@@ -137,12 +210,7 @@ class TheoryConditioner(ModelMixin, ConfigMixin):
         # A track without beats (or a dropped one) has all-zero phases: keep cos(0) = 1 from looking like a beat.
         has_beats = (conditions["beat_phase"].float().abs().sum(dim=1) > 0).float()[:, None, None]
         frames = frames + self.phase(phase * has_beats)
-        frame_map = None
-        if map_size is not None and self.to_map is not None:
-            # Cross-attention queries carry no position, so "which chord now" is also given in place: the frame
-            # embeddings averaged onto the latent's time axis and repeated along its frequency axis.
-            per_frame = self.to_map(frames).transpose(1, 2)  # (B, map_channels, n_frames)
-            frame_map = F.adaptive_avg_pool1d(per_frame, map_size[1])[:, :, None, :].expand(-1, -1, map_size[0], -1)
+        frame_map = self._frame_map(frames, conditions, map_size) if map_size is not None else None
         time_tokens = self._pool(frames)
         n_tokens = time_tokens.shape[1]
         time_tokens = time_tokens + _time_encoding(
@@ -157,6 +225,24 @@ class TheoryConditioner(ModelMixin, ConfigMixin):
             self.continuous(_continuous_features(conditions)),
         ], dim=1) + self.token_type.weight[:N_GLOBAL_TOKENS]
         return ConditionerOutput(tokens=self.norm(torch.cat([globals_, time_tokens], dim=1)), frame_map=frame_map)
+
+    def _frame_map(
+        self, frames: torch.Tensor, conditions: dict[str, torch.Tensor], map_size: tuple[int, int]
+    ) -> torch.Tensor | None:
+        """(B, map_channels + chord_map_channels, *map_size) or None when both are 0."""
+        height, width = map_size
+        maps = []
+        if self.to_map is not None:
+            # The frame embeddings averaged onto the latent's time axis and repeated along its frequency axis.
+            per_frame = self.to_map(frames).transpose(1, 2)  # (B, map_channels, n_frames)
+            maps.append(F.adaptive_avg_pool1d(per_frame, width)[:, :, None, :].expand(-1, -1, height, -1))
+        if self.config.chord_map_channels:
+            k = self.config.chord_map_channels
+            chord = self.chord_mel[conditions["chord_root"].long(), conditions["chord_quality"].long()]  # (B, T, mels)
+            grid = F.adaptive_avg_pool2d(chord.transpose(1, 2)[:, None], (height * k, width))  # (B, 1, h * k, w)
+            # Fold k consecutive mel rows of each latent row into channels: (B, k, h, w), low bins first.
+            maps.append(grid.view(-1, height, k, width).transpose(1, 2).to(frames.dtype))
+        return torch.cat(maps, dim=1) if maps else None
 
     def _pool(self, frames: torch.Tensor) -> torch.Tensor:
         """Average (B, n_frames, dim) over groups of ``frames_per_token`` frames -> (B, ceil(n / k), dim)."""

@@ -37,6 +37,11 @@ class ConditionerConfig(StrictModel):
         8, ge=0, description="channels of the frame map concatenated to the U-Net input (time-aligned conditions "
         "in place, since attention queries carry no position); 0: cross-attention only"
     )
+    chord_map_channels: int = Field(
+        0, ge=0, description="channels of the fixed chord-tone map concatenated to the U-Net input: the requested "
+        "chord's tones and partials drawn on the mel axis, this many mel rows per latent row as channels (the "
+        "VAE's downsampling keeps every mel bin); 0: off"
+    )
     condition_dropout: float = Field(
         0.1, ge=0, le=1, description="share of training samples whose conditions are dropped (classifier-free)"
     )

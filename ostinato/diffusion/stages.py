@@ -83,12 +83,13 @@ def diffusion_task(
     vae.eval().requires_grad_(False)
     conditioner = TheoryConditioner(
         dim=cfg.conditioner.dim, frames_per_token=cfg.conditioner.frames_per_token,
-        map_channels=cfg.conditioner.map_channels,
+        map_channels=cfg.conditioner.map_channels, chord_map_channels=cfg.conditioner.chord_map_channels,
         seconds_per_frame=mel["hop_length"] / mel["sample_rate"],
+        **{k: mel[k] for k in ("sample_rate", "n_fft", "n_mels", "fmin", "fmax")},
         **{f"n_{name}": vocab_sizes[name] for name in VOCABULARY_COLUMNS},
     )
     unet = build_unet(cfg.unet, latent_channels=vae.config.latent_channels, cross_attention_dim=cfg.conditioner.dim,
-                      map_channels=cfg.conditioner.map_channels)
+                      map_channels=cfg.conditioner.map_channels + cfg.conditioner.chord_map_channels)
     if cfg.training.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     scheduler = build_noise_scheduler(cfg.diffusion)

@@ -6,8 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ostinato.datasets import vocab
 from ostinato.datasets.vocab import vocab_sizes
-from ostinato.diffusion.conditioner import N_GLOBAL_TOKENS, TheoryConditioner, drop_conditions, null_conditions
+from ostinato.diffusion.conditioner import (
+    N_GLOBAL_TOKENS,
+    TheoryConditioner,
+    chord_tone_mel,
+    chord_tone_table,
+    drop_conditions,
+    null_conditions,
+)
 from ostinato.diffusion.config import DiffusionConfig, UNetConfig, VaeConfig, load_train_config
 from ostinato.diffusion.noise import DiffusionObjective, build_noise_scheduler, min_snr_weights
 from ostinato.diffusion.unet import build_unet
@@ -109,6 +117,65 @@ def test_frame_map_puts_each_chord_on_its_latent_columns():
     moved = (base - other).abs().amax(dim=(0, 1, 2))  # per latent column
     assert torch.all(moved[:4] > 1e-4) and torch.all(moved[4:] < 1e-6)
     torch.testing.assert_close(base[:, :, 0], base[:, :, 7])  # the same along the mel axis
+
+
+def test_chord_tone_table_holds_each_chords_pitch_classes():
+    table = chord_tone_table(len(vocab.CHORD_ROOTS.tokens), len(vocab.CHORD_QUALITIES.tokens))
+    g, a = vocab.encode_chord_root(7), vocab.encode_chord_root(9)
+    assert table[g, vocab.encode_chord_quality("maj")].nonzero().flatten().tolist() == [2, 7, 11]  # G B D
+    assert table[a, vocab.encode_chord_quality("min7")].nonzero().flatten().tolist() == [0, 4, 7, 9]  # A C E G
+    assert table[g, vocab.encode_chord_quality(None)].nonzero().flatten().tolist() == [7]  # root only
+    assert table[vocab.encode_chord_root(None)].abs().sum() == 0  # no root, no tones
+
+
+def test_chord_tone_mel_peaks_on_each_pitch_class_partials():
+    from ostinato.analysis.librosa_import import librosa
+
+    mel = chord_tone_mel(sample_rate=8000, n_fft=1024, n_mels=96, fmin=0.0, fmax=None)
+    assert mel.shape == (12, 96) and float(mel.max()) == pytest.approx(1.0)
+    centres = librosa.mel_frequencies(n_mels=96 + 2, fmin=0.0, fmax=4000.0)[1:-1]  # the filters' peaks
+    for hz in (440.0, 880.0):
+        row = int(abs(centres - hz).argmin())
+        assert int(mel[:, row].argmax()) == 9  # A's partials (A2's 4th, A3's 2nd, A4 ...) own the A bins
+        assert mel[9, row] > 3 * mel[8, row] and mel[9, row] > 3 * mel[10, row]  # not Ab or Bb
+
+
+def test_chord_map_draws_the_requested_chord_on_the_latent_mel_axis(tmp_path):
+    torch.manual_seed(0)
+    conditioner = TheoryConditioner(dim=32, frames_per_token=8, map_channels=4, chord_map_channels=8,
+                                    sample_rate=8000, n_fft=1024, n_mels=96).eval()
+    conditions = random_conditions(2, 64)
+    conditions["chord_root"][:] = vocab.encode_chord_root(0)
+    conditions["chord_quality"][:] = vocab.encode_chord_quality("maj")
+    conditions["chord_root"][1, 32:] = vocab.encode_chord_root(1)  # C#:maj from frame 32: latent columns 8-15
+    frame_map = conditioner(conditions, map_size=(12, 16)).frame_map
+    assert frame_map.shape == (2, 4 + 8, 12, 16)
+    chord = frame_map[:, 4:]  # (B, 8 mel rows per latent row, 12, 16) -> the mel axis again:
+    mel = chord.permute(0, 2, 1, 3).reshape(2, 96, 16)
+    expected = conditioner.chord_mel[vocab.encode_chord_root(0), vocab.encode_chord_quality("maj")]
+    torch.testing.assert_close(mel[0, :, 0], expected)
+    torch.testing.assert_close(mel[1, :, :8], mel[0, :, :8])
+    assert (mel[1, :, 8:] - mel[0, :, 8:]).abs().max() > 0.1
+    dropped = conditioner(conditions, drop=torch.tensor([True, False]), map_size=(12, 16)).frame_map
+    assert dropped[0, 4:].abs().max() == 0  # nothing known: no chord drawn
+    conditioner.save_pretrained(tmp_path / "conditioner")  # the map is computed from the config, not saved
+    loaded = TheoryConditioner.from_pretrained(tmp_path / "conditioner", low_cpu_mem_usage=False).eval()
+    torch.testing.assert_close(loaded(conditions, map_size=(12, 16)).frame_map, frame_map)
+
+
+def test_a_conditioner_saved_before_the_chord_map_loads_without_it(tmp_path):
+    import json
+
+    conditioner = TheoryConditioner(dim=32, frames_per_token=8, map_channels=4)
+    conditioner.save_pretrained(tmp_path / "conditioner")
+    config_path = tmp_path / "conditioner" / "config.json"
+    config = json.loads(config_path.read_text())
+    for key in ("chord_map_channels", "sample_rate", "n_fft", "n_mels", "fmin", "fmax"):
+        del config[key]  # as written by ostinato before the chord map
+    config_path.write_text(json.dumps(config))
+    loaded = TheoryConditioner.from_pretrained(tmp_path / "conditioner", low_cpu_mem_usage=False)
+    assert loaded.config.chord_map_channels == 0
+    assert loaded(random_conditions(1, 64), map_size=(8, 16)).frame_map.shape == (1, 4, 8, 16)
 
 
 def test_unet_round_trips_and_attends_to_the_condition_tokens(tmp_path):
