@@ -95,6 +95,11 @@ class RunSettings(StrictModel):
     max_failures: int = Field(3, ge=0, description="restarts from the latest checkpoint after a worker dies")
     log_every: int = Field(50, ge=1, description="steps between metric reports (console and TensorBoard)")
     seed: int = 0
+    shuffle_buffer: int = Field(
+        256, ge=0, description="segments in each worker's local shuffle buffer (Ray Data's local_shuffle_buffer_size): "
+        "a training set lists each track's segments together, so without it a batch is a few seconds of one track; "
+        "0: shard order"
+    )
     cache_data_gb: float = Field(
         2.0, ge=0, description="a training split whose mels are smaller than this is read once and kept in Ray's "
         "object store (small sets would otherwise spend most of a step restarting the stream every epoch)"

@@ -207,7 +207,8 @@ def train_loop(config: dict[str, Any]) -> None:
     if writer is not None and resumed:
         writer.event({"event": "resumed", "step": step,
                       "optimizer_fingerprint": optimizer_fingerprint(optimizer.state_dict())})
-    batches = _forever(ray.train.get_dataset_shard("train"), batch_size=optim.batch_size, collate_fn=TensorBatches())
+    batches = _forever(ray.train.get_dataset_shard("train"), batch_size=optim.batch_size, collate_fn=TensorBatches(),
+                       shuffle_buffer=cfg.run.shuffle_buffer, seed=cfg.run.seed + 1000 * rank + step)
     window = _Window()
     last_args: tuple = ()
     while step < optim.max_steps:
@@ -294,11 +295,18 @@ def _save_checkpoint(
     return Checkpoint.from_directory(str(folder))
 
 
-def _forever(shard, *, batch_size: int, collate_fn) -> Iterator[dict[str, torch.Tensor]]:
-    """Epoch after epoch of ``shard``'s batches (full batches only)."""
+def _forever(
+    shard, *, batch_size: int, collate_fn, shuffle_buffer: int = 0, seed: int = 0
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Epoch after epoch of ``shard``'s batches (full batches only), drawn from a local shuffle buffer of
+    ``shuffle_buffer`` segments (0: in shard order, where a batch holds consecutive segments of one track)."""
+    epoch = 0
     while True:
         produced = False
-        for batch in shard.iter_torch_batches(batch_size=batch_size, collate_fn=collate_fn, drop_last=True):
+        shuffle = {"local_shuffle_buffer_size": shuffle_buffer, "local_shuffle_seed": seed + epoch}
+        epoch += 1
+        for batch in shard.iter_torch_batches(batch_size=batch_size, collate_fn=collate_fn, drop_last=True,
+                                              **(shuffle if shuffle_buffer else {})):
             produced = True
             yield batch
         if not produced:
