@@ -24,6 +24,7 @@ from importlib import metadata
 from typing import Any
 
 import ray
+from ray.util import ActorPool
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ostinato import ANALYSIS_VERSION, __version__, outputs, schema
@@ -80,12 +81,16 @@ class SeparatorActor:
         return {"samplerate": self.separator.samplerate, "sources": list(self.separator.sources),
                 "device": self.separator.device}
 
-    def separate(self, prepared: stages.Prepared, audio) -> stages.SeparationOutcome:
-        return stages.separate(
+    @ray.method(num_returns=2)
+    def separate(self, prepared: stages.Prepared, audio) -> tuple[bool, stages.SeparationOutcome]:
+        """``(done, outcome)``: the small first value tells the ActorPool this actor is free again, while the
+        outcome (stem features and signals) goes straight to the describe task, never through the driver."""
+        outcome = stages.separate(
             self.separator, audio, track_id=prepared.track_id, model=self.spec.model,
             analysis_sr=self.analysis_sr, hop_length=self.hop_length, keep_stems=self.keep_stems,
             keep_signals=self.keep_signals,
         )
+        return True, outcome
 
 
 @ray.remote(num_cpus=0)
@@ -107,18 +112,15 @@ def _analyse(item: InputFile, config: AnalyzeConfig, claims) -> tuple[stages.Pre
 
 
 @dataclass
-class _SeparatorPool:
-    actors: list[Any]
+class _Separators:
+    """The run's separator actors behind a ``ray.util.ActorPool``: a track goes to an idle actor, or waits in
+    the pool's queue until one is free."""
+
+    pool: ActorPool
     samplerate: int
-    turn: int = 0
-
-    def submit(self, prepared_ref, audio_ref):
-        actor = self.actors[self.turn % len(self.actors)]
-        self.turn += 1
-        return actor.separate.remote(prepared_ref, audio_ref)
 
 
-def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _SeparatorPool:
+def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separators:
     from ostinato.analysis.separation import SeparatorSpec
 
     sep = config.separation
@@ -137,6 +139,11 @@ def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separat
     else:
         count = sep.actors or 1
         options = {"num_cpus": 1}
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if count * options["num_cpus"] >= cpus:
+        # Actors hold their CPU for the whole run: decode and describe tasks would wait for nodes to join.
+        log.warning("the %d separator actor(s) take all %g CPUs the cluster has now; decoding waits until more "
+                    "nodes join (or set separation.actors lower)", count, cpus)
     retries = config.resources.crash_retries
     actors = [
         SeparatorActor.options(**options, max_restarts=retries, max_task_retries=retries).remote(
@@ -154,7 +161,7 @@ def _start_separators(config: AnalyzeConfig, keep_stems: str | None) -> _Separat
             raise WeightsMissingError(message.strip().splitlines()[-1]) from None
         raise OstinatoError(f"the separator could not start: {message.strip().splitlines()[-1]}") from None
     log.info("separation: %d actor(s) of %s on %s", count, sep.model, models[0]["device"])
-    return _SeparatorPool(actors, samplerate=models[0]["samplerate"])
+    return _Separators(ActorPool(actors), samplerate=models[0]["samplerate"])
 
 
 def _check_models(config: AnalyzeConfig) -> None:
@@ -203,7 +210,7 @@ def _open_card(out: str, config: AnalyzeConfig, force: bool) -> dict[str, Any]:
 @dataclass
 class _InFlight:
     item: InputFile
-    stage: str  # "prepare" | "describe", or "analyse" (all three, without separation)
+    stage: str  # "prepare" | "separate" | "describe", or "analyse" (all three, without separation)
     refs: tuple = ()
     prepared: stages.Prepared | None = None
     submitted: float = 0.0  # time.monotonic() when the input's first task was submitted
@@ -306,7 +313,7 @@ class _Driver:
     def __init__(self, config: AnalyzeConfig, sink: ShardSink, known_ids: set[str], keep_stems: str | None):
         res = config.resources
         self.config, self.sink = config, sink
-        self.pool = _start_separators(config, keep_stems) if config.separation.enabled else None
+        self.separators = _start_separators(config, keep_stems) if config.separation.enabled else None
         self.prepare = ray.remote(stages.prepare).options(
             num_returns=3, num_cpus=res.cpus_per_task, max_retries=res.crash_retries
         )
@@ -315,7 +322,7 @@ class _Driver:
         )
         # Without separation a track is one task: its waveform never travels through the object store.
         self.analyse, self.claims = None, None
-        if self.pool is None:
+        if self.separators is None:
             self.analyse = ray.remote(_analyse).options(num_cpus=res.cpus_per_task, max_retries=res.crash_retries)
             # On the driver's own node: every task asks it, so losing a worker node must not take it along
             # (the job goes with the driver's node anyway).
@@ -330,6 +337,8 @@ class _Driver:
         self.progress: RunProgress | None = None
         self.nodes = NodeWatch()
         self.resubmitted = 0  # inputs resubmitted after a node loss
+        self.queued: list[_InFlight] = []  # prepared tracks waiting in the ActorPool for a free separator
+        self.dead_separators = False
 
     def run(self, todo: list[InputFile], progress: RunProgress) -> None:
         self.progress = progress
@@ -345,6 +354,8 @@ class _Driver:
             self._after_analyse(job, ref)
         elif job.stage == "prepare":
             self._after_prepare(job, ref)
+        elif job.stage == "separate":
+            self._after_separate()
         else:
             self._after_describe(job, ref)
 
@@ -354,7 +365,7 @@ class _Driver:
             ref = self.analyse.remote(item, self.config_ref, self.claims)
             self.calls.add(ref, _InFlight(item, "analyse", submitted=now, node_losses=node_losses))
             return
-        model_sr = self.pool.samplerate if self.pool else None
+        model_sr = self.separators.samplerate if self.separators else None
         refs = self.prepare.remote(item, self.config_ref, model_sr=model_sr)
         self.calls.add(refs[0], _InFlight(item, "prepare", refs, submitted=now, node_losses=node_losses))
 
@@ -378,11 +389,44 @@ class _Driver:
             return
         self.claimed.add(prepared.track_id)
         self.waiting_duplicates.setdefault(prepared.track_id, [])
-        _, audio_ref, model_audio_ref = job.refs
-        separate = self.pool is not None and prepared.source_kind == "audio"  # scores have no audio to separate
-        stems_ref = self.pool.submit(prepared, model_audio_ref) if separate else None
-        row_ref = self.describe.remote(prepared, audio_ref, config=self.config_ref, stems=stems_ref)
-        self.calls.add(row_ref, _InFlight(job.item, "describe", prepared=prepared, submitted=job.submitted,
+        if self.separators is None or prepared.source_kind != "audio":  # scores have no audio to separate
+            self._submit_describe(job, stems_ref=None)
+            return
+        if self.dead_separators:
+            self._fail(job, "separate", OstinatoError("every separator actor died (restarts spent)"))
+            return
+        self.queued.append(job)  # until an actor takes it, it still counts against the in-flight window
+        self.calls.waiting = len(self.queued)
+        self.separators.pool.submit(self._separate_on, job)
+
+    def _separate_on(self, actor, job: _InFlight):
+        """Start ``job``'s separation on ``actor`` and chain its describe task to the stems; the pool calls this
+        at once when an actor is idle, or later, from ``get_next_unordered``, when one frees up."""
+        self.queued.remove(job)
+        self.calls.waiting = len(self.queued)
+        done_ref, outcome_ref = actor.separate.remote(job.prepared, job.refs[2])
+        self.calls.add(done_ref, _InFlight(job.item, "separate", submitted=job.submitted))
+        self._submit_describe(job, stems_ref=outcome_ref)
+        return done_ref
+
+    def _after_separate(self) -> None:
+        """An actor finished a track: hand it back to the pool (which starts the next queued track on it). A
+        failed separation is recorded through the describe task that waits on its outcome."""
+        pool = self.separators.pool
+        with contextlib.suppress(ray.exceptions.RayError):
+            pool.get_next_unordered(timeout=0)
+        if self.queued and not pool.has_next() and not pool.has_free():
+            # The pool drops an actor that died for good (its restarts spent): with none left, nothing would
+            # ever take the queued tracks, so they become error rows instead of a hung job.
+            self.dead_separators = True
+            for job in list(self.queued):
+                self._fail(job, "separate", OstinatoError("every separator actor died (restarts spent)"))
+            self.queued.clear()
+            self.calls.waiting = 0
+
+    def _submit_describe(self, job: _InFlight, *, stems_ref) -> None:
+        row_ref = self.describe.remote(job.prepared, job.refs[1], config=self.config_ref, stems=stems_ref)
+        self.calls.add(row_ref, _InFlight(job.item, "describe", prepared=job.prepared, submitted=job.submitted,
                                           node_losses=job.node_losses))
 
     def _after_analyse(self, job: _InFlight, ref) -> None:

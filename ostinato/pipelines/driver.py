@@ -55,6 +55,7 @@ class BoundedCalls:
     def __init__(self, window: int) -> None:
         self.window = window
         self.jobs: dict[Any, Any] = {}
+        self.waiting = 0  # items queued outside Ray (e.g. for a free actor of an ActorPool): they take room too
 
     def add(self, ref: Any, job: Any) -> None:
         self.jobs[ref] = job
@@ -63,8 +64,8 @@ class BoundedCalls:
             on_tick: Callable[[], None] | None = None) -> None:
         pending = iter(items)
         upcoming = next(pending, _END)
-        while upcoming is not _END or self.jobs:
-            while upcoming is not _END and len(self.jobs) < self.window:
+        while upcoming is not _END or self.jobs or self.waiting:
+            while upcoming is not _END and len(self.jobs) + self.waiting < self.window:
                 submit(upcoming)
                 upcoming = next(pending, _END)
             ready, _ = ray.wait(list(self.jobs), num_returns=1, timeout=1.0)
@@ -123,6 +124,6 @@ def refuse_other_config(card: dict[str, Any] | None, results_hash: str, *, out: 
     """OstinatoError when ``out``'s card was written with another configuration hash, unless ``force``."""
     if card is not None and card.get("config_hash") != results_hash and not force:
         raise OstinatoError(
-            f"{out} holds {holds} (hash {card.get('config_hash')}, now {results_hash}); write to a new --out, "
+            f"{out} holds {holds} (hash {card.get('config_hash')}, now {results_hash}); write to a new output, "
             "or pass --force to mix them"
         )

@@ -182,6 +182,23 @@ def test_tiny_demucs_separation_through_the_pipeline(ray_local, demo_corpus, tmp
     assert soundfile.info(str(flacs[0])).duration == pytest.approx(row["duration_s"], abs=0.05)
 
 
+def test_separator_actor_pool_queues_tracks_beyond_its_actors(ray_local, demo_corpus, tmp_path):
+    """One separator actor (the 2-CPU test cluster has room for one beside the tasks), three tracks in flight:
+    two wait in the ActorPool for the actor (still counted in the window); every track is separated once."""
+    from ostinato.testing.tiny_demucs import build_tiny_htdemucs, save_local_repo
+
+    repo = tmp_path / "models"
+    save_local_repo(build_tiny_htdemucs(), repo, name="tiny_htdemucs")
+    config = load_config(None, ["separation.model=tiny_htdemucs", f"separation.repo={repo}", "separation.chunk_s=5",
+                                "separation.actors=1", "resources.max_in_flight=3", "features.music_tagger=none"])
+    out = tmp_path / "out"
+    summary = run_analysis([str(demo_corpus)], str(out), config, show_progress=False)
+    rows = _rows(out)
+    assert summary.ok == 3 and len(rows) == 3 and rows["track_id"].is_unique
+    assert set(rows["separation_model"]) == {"tiny_htdemucs"}
+    assert all(seconds["separate"] > 0 for seconds in rows["stage_seconds"])
+
+
 def test_missing_weights_stop_the_job_naming_the_options(ray_local, demo_corpus, tmp_path):
     empty = tmp_path / "no-models"
     empty.mkdir()
