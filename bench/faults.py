@@ -36,7 +36,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-m", "ostinato.cli"]
 KINDS = ("driver", "worker", "node", "twice", "shard")
-OVERRIDES = ["separation.enabled=false", "output.rows_per_shard=1", "resources.max_in_flight=4"]
+OVERRIDES = [word for override in ("separation.enabled=false", "output.rows_per_shard=1", "resources.max_in_flight=4")
+             for word in ("--set", override)]
 
 
 def _visible_shards(out: Path) -> list[Path]:
@@ -46,7 +47,7 @@ def _visible_shards(out: Path) -> list[Path]:
 
 def _analyze(corpus: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "RAY_ADDRESS": ""}
-    return subprocess.Popen([*CLI, "analyze", str(corpus), "--out", str(out), "--address", address, "--quiet",
+    return subprocess.Popen([*CLI, "analyze", str(corpus), str(out), "--address", address, "--quiet",
                              *extra, *OVERRIDES], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
 

@@ -7,8 +7,8 @@ for classical and modulating clips), ``tempo`` (BPM, annotated over the full 30 
 
 Systems, each on the same clips in one run:
 
-* **ours**: the real command line, as a user runs it: ``ostinato analyze LIST.txt separation.enabled=false
-  [--set overrides] --out TMP --quiet`` in a child process with a local Ray (``RAY_ADDRESS`` emptied). The
+* **ours**: the real command line, as a user runs it: ``ostinato analyze LIST.txt TMP --quiet
+  --set separation.enabled=false [--set overrides]`` in a child process with a local Ray (``RAY_ADDRESS`` emptied). The
   default config has separation on, so it is switched off explicitly; ``--set separation.enabled=true``
   comes later on the command line and wins. Rows are read back with ``ostinato.schema.tracks_dataset``:
   ``key`` + ``mode``, ``tempo_bpm``, ``beats`` (position 1 = downbeat), ``genre``.
@@ -244,8 +244,8 @@ def run_ours(clips: list[Clip], overrides: list[str], workdir: Path) -> SystemRu
     listing = workdir / "inputs.txt"
     listing.write_text("".join(f"{clip.audio}\n" for clip in clips))
     out = workdir / "ours"
-    command = [*ostinato_command(), "analyze", str(listing), "separation.enabled=false", *overrides,
-               "--out", str(out), "--quiet"]
+    command = [*ostinato_command(), "analyze", str(listing), str(out), "--quiet",
+               *(word for override in ["separation.enabled=false", *overrides] for word in ("--set", override))]
     print("  ours: " + shlex.join(command), flush=True)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "RAY_ADDRESS": ""})

@@ -1,6 +1,6 @@
 """ostinato: music corpora to theory-annotated Parquet shards, and a theory-conditioned diffusion model."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Bumped whenever any analysis algorithm changes its outputs; recorded in every row.
 ANALYSIS_VERSION = "2026.12.7"

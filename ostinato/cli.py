@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import logging
-import re
-from pathlib import Path
+import os
+from enum import Enum
 from typing import Annotated
 
 import rich.markup
 import typer
 from rich.console import Console
 
+from ostinato.cli_params import (
+    ADDRESS_OPTION,
+    CONFIG_OPTION,
+    SET_OPTION,
+    OstinatoGroup,
+    check_overrides,
+    command_class,
+    local_location,
+    resolve_config,
+    shipped_configs,
+)
 from ostinato.errors import OstinatoError, UsageError
+from ostinato.theory.meter import COMMON_METERS
 
 app = typer.Typer(
     name="ostinato",
@@ -19,9 +31,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OstinatoGroup,
 )
 _err = Console(stderr=True)
-_OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=")
+
+# Literal copies keep `ostinato --help` fast (no duckdb or pydantic models imported); tests/package/test_cli.py
+# checks them against features.output.FORMATS and diffusion.config.SamplingConfig.scheduler.
+OutputFormat = Enum("OutputFormat", {name: name for name in ("table", "csv", "json", "parquet")}, type=str)
+TimeSignature = Enum("TimeSignature", {name: name for name in COMMON_METERS}, type=str)
+Sampler = Enum("Sampler", {"ddim": "ddim", "dpm": "dpm"}, type=str)
+
+_ANALYSIS, _TRAINING, _GENERATION = "Analysis", "Training", "Generation"
+_FEATURES_HELP = "Output folder or URI of `ostinato analyze` (holds tracks/)."
+_TRAINSET_HELP = "Training-set folder or URI (`ostinato build-dataset`)."
+_RUN_HELP = "Run folder: checkpoints, TensorBoard, metrics.jsonl. Re-running with the same RUN resumes."
+_CHECKPOINT_HELP = "Run folder (its latest checkpoint) or one checkpoint folder."
 
 
 def _print_version(value: bool) -> None:
@@ -62,61 +86,66 @@ def _console_logging() -> None:
         logger.propagate = False
 
 
-def split_overrides(arguments: list[str]) -> tuple[list[str], list[str]]:
-    """Separate ``section.key=value`` overrides from INPUT arguments (an existing path always stays an INPUT)."""
-    inputs, overrides = [], []
-    for arg in arguments:
-        is_override = _OVERRIDE.match(arg) and not Path(arg).exists()
-        (overrides if is_override else inputs).append(arg)
-    return inputs, overrides
+def _refuse_audio_folder_as_out(out: str) -> None:
+    """The last argument of analyze is OUT: stop when it is plainly an input (audio files, no ostinato output)."""
+    from ostinato.pipelines.inputs import is_analysable
+    from ostinato.schema import CARD_NAME
+    from ostinato.storage import is_uri
+
+    if is_uri(out) or not os.path.isdir(out) or os.path.exists(os.path.join(out, CARD_NAME)):
+        return
+    if any(is_analysable(name) for name in os.listdir(out)):
+        raise UsageError(f"OUT ({out}) holds audio files and no analysis output; the last argument is where the "
+                         "shards go: ostinato analyze INPUT... OUT")
 
 
-@app.command()
+@app.command(rich_help_panel=_ANALYSIS,
+             cls=command_class({"--out": -1, "-o": -1}, old_positional_overrides=True))
 def analyze(
     inputs: Annotated[list[str], typer.Argument(
-        help="Folders, globs, list files (.txt) or s3:// / gs:// URIs of audio or scores (MIDI, MusicXML, ABC); "
-        "plus section.key=value overrides.",
-        show_default=False,
-    )],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output folder or URI for the Parquet shards.")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (see configs/).")] = None,
-    address: Annotated[str | None, typer.Option(
-        help="Ray cluster to join: 'auto', or ray://host:10001. Default: RAY_ADDRESS, else a local Ray.")] = None,
+        metavar="INPUT", show_default=False,
+        help="Folders, globs, list files (.txt) or s3:// / gs:// URIs of audio or scores (MIDI, MusicXML, ABC).")],
+    out: Annotated[str, typer.Argument(metavar="OUT", show_default=False,
+                                       help="Output folder or URI for the Parquet shards.")],
+    config: Annotated[str | None, CONFIG_OPTION] = None,
+    overrides: Annotated[list[str] | None, SET_OPTION] = None,
+    address: Annotated[str | None, ADDRESS_OPTION] = None,
     keep_stems: Annotated[str | None, typer.Option(
-        "--keep-stems", help="Also write separated stems as FLAC under this folder (~40 MB per minute).")] = None,
-    force: Annotated[bool, typer.Option(help="Allow appending to an output written with another config.")] = False,
+        "--keep-stems", metavar="DIR",
+        help="Also write separated stems as FLAC under this folder or URI (~40 MB per minute).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow appending to an output written with another config.")
+                     ] = False,
     retry_errors: Annotated[bool, typer.Option(
         "--retry-errors", help="Analyse again the inputs whose row is an error; the new row replaces it.")] = False,
     wait: Annotated[bool, typer.Option(
-        "--wait", help="If another job is writing --out, wait for it to finish instead of stopping.")] = False,
+        "--wait", help="If another job is writing OUT, wait for it to finish instead of stopping.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Analyse audio files and scores: Demucs stems, MIR features and music theory, one Parquet row per file.
 
-    Re-running the same command on the same --out resumes: finished files are skipped, damaged shards are moved
+    Re-running the same command on the same OUT resumes: finished files are skipped, damaged shards are moved
     to OUT/_quarantine/ and their files analysed again. One job writes an output at a time.
     """
     from ostinato.config import load_config
     from ostinato.pipelines.analyze import run_analysis
 
-    specs, overrides = split_overrides(inputs)
     try:
-        if not specs:
-            raise UsageError("no INPUT given: name folders, globs, list files or URIs to analyse")
-        cfg = load_config(config, overrides)
+        _refuse_audio_folder_as_out(out)
+        cfg = load_config(resolve_config(config), check_overrides(overrides))
         _console_logging()
-        run_analysis(specs, out, cfg, address=address, keep_stems=keep_stems, force=force,
+        run_analysis(inputs, out, cfg, address=address, keep_stems=keep_stems, force=force,
                      retry_errors=retry_errors, wait=wait, show_progress=not quiet)
     except OstinatoError as exc:
         _fail(exc)
 
 
-@app.command("demo-corpus")
+@app.command("demo-corpus", rich_help_panel=_ANALYSIS, cls=command_class())
 def demo_corpus(
-    folder: Annotated[Path, typer.Argument(help="Where to write the demo MP3s and their truth.json.")],
-    tracks: Annotated[int, typer.Option(help="Number of tracks.")] = 6,
-    seconds: Annotated[float, typer.Option(help="Length of each track in seconds.")] = 24.0,
-    seed: Annotated[int, typer.Option(help="Random seed (the corpus is deterministic for a seed).")] = 0,
+    folder: Annotated[str, typer.Argument(metavar="FOLDER", show_default=False,
+                                          help="Where to write the demo MP3s and their truth.json.")],
+    tracks: Annotated[int, typer.Option(metavar="N", help="Number of tracks.")] = 6,
+    seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Length of each track in seconds.")] = 24.0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed (the corpus is deterministic for a seed).")] = 0,
 ) -> None:
     """Synthesise short multi-instrument MP3s at known keys, tempos and progressions, with their truth."""
     from ostinato.extras import require
@@ -125,20 +154,23 @@ def demo_corpus(
         require("demo", command="demo-corpus")
         from ostinato.demo import write_demo_corpus
 
-        corpus = write_demo_corpus(folder, n_tracks=tracks, seconds=seconds, seed=seed)
+        corpus = write_demo_corpus(local_location(folder, "FOLDER"), n_tracks=tracks, seconds=seconds, seed=seed)
     except OstinatoError as exc:
         _fail(exc)
     _err.print(f"wrote {len(corpus.tracks)} tracks and their truth to {folder}")
 
 
-@app.command()
+@app.command(rich_help_panel=_ANALYSIS, cls=command_class())
 def query(
-    features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
-    sql: Annotated[str, typer.Argument(help="SQL over the views tracks, beats, chords, sections, roman, stems, "
-                                            "progressions, cadences, local_keys, aliases.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json (array of objects), parquet.")] = "table",
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write to this file or URI instead of stdout.")] = None,
-    max_rows: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 50,
+    features: Annotated[str, typer.Argument(metavar="FEATURES", show_default=False, help=_FEATURES_HELP)],
+    sql: Annotated[str, typer.Argument(metavar="SQL", show_default=False,
+                                       help="SQL over the views tracks, beats, chords, sections, roman, stems, "
+                                       "progressions, cadences, local_keys, aliases.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format (json: an array of objects).")
+                   ] = OutputFormat.table,
+    out: Annotated[str | None, typer.Option("--out", "-o", metavar="FILE",
+                                            help="Write to this file or URI instead of stdout.")] = None,
+    max_rows: Annotated[int, typer.Option(metavar="N", help="Rows shown by --format table.")] = 50,
 ) -> None:
     """Run SQL (DuckDB) over analysis shards, e.g. "SELECT key, mode, count(*) FROM tracks GROUP BY ALL"."""
     from ostinato.features import open_features, run_sql
@@ -147,16 +179,17 @@ def query(
     try:
         _console_logging()
         con = open_features(features)
-        write_result(run_sql(con, sql), fmt=fmt, out=out, max_rows=max_rows)
+        write_result(run_sql(con, sql), fmt=fmt.value, out=out, max_rows=max_rows)
     except OstinatoError as exc:
         _fail(exc)
 
 
-@app.command()
+@app.command(rich_help_panel=_ANALYSIS, cls=command_class({"--out": 1, "-o": 1}))
 def report(
-    features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html and its PNG charts.")],
-    title: Annotated[str, typer.Option(help="Page title.")] = "ostinato corpus report",
+    features: Annotated[str, typer.Argument(metavar="FEATURES", show_default=False, help=_FEATURES_HELP)],
+    out: Annotated[str, typer.Argument(metavar="OUT", show_default=False,
+                                       help="Local folder for index.html and its PNG charts.")],
+    title: Annotated[str, typer.Option(metavar="TEXT", help="Page title.")] = "ostinato corpus report",
 ) -> None:
     """Write a static HTML report (keys, tempo, chord transitions, progressions, cadences, genres, loudness,
     stage timings, errors) with PNG charts, aggregated in DuckDB."""
@@ -164,32 +197,33 @@ def report(
     from ostinato.report import build_report
 
     try:
+        folder = local_location(out, "OUT")
         _console_logging()
-        page = build_report(open_features(features), out, source=features, title=title)
+        page = build_report(open_features(features), folder, source=features, title=title)
     except OstinatoError as exc:
         _fail(exc)
     _err.print(f"wrote {page}")
 
 
-@app.command("build-dataset")
+@app.command("build-dataset", rich_help_panel=_TRAINING,
+             cls=command_class({"--out": 1, "-o": 1}, old_positional_overrides=True))
 def build_dataset(
-    arguments: Annotated[list[str], typer.Argument(
-        help="FEATURES (an `ostinato analyze` output folder or URI), plus section.key=value overrides.",
-        show_default=False,
-    )],
-    out: Annotated[str, typer.Option("--out", "-o", help="Training-set folder or URI (TRAINSET).")],
+    features: Annotated[str, typer.Argument(metavar="FEATURES", show_default=False, help=_FEATURES_HELP)],
+    out: Annotated[str, typer.Argument(metavar="TRAINSET", show_default=False,
+                                       help="Training-set folder or URI to write.")],
+    config: Annotated[str | None, CONFIG_OPTION] = None,
+    overrides: Annotated[list[str] | None, SET_OPTION] = None,
     audio_root: Annotated[str | None, typer.Option(
-        "--audio-root", help="Where the audio is now: joined to relative row paths, or replacing the folder "
-        "common to all absolute ones. Default: the rows' paths as they are.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/dataset.yaml).")] = None,
-    address: Annotated[str | None, typer.Option(
-        help="Ray cluster to join: 'auto', or ray://host:10001. Default: RAY_ADDRESS, else a local Ray.")] = None,
-    force: Annotated[bool, typer.Option(help="Allow adding to a training set built with another config.")] = False,
+        "--audio-root", metavar="DIR", help="Where the audio is now: joined to relative row paths, or replacing "
+        "the folder common to all absolute ones. Default: the rows' paths as they are.")] = None,
+    address: Annotated[str | None, ADDRESS_OPTION] = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow adding to a training set built with another config.")
+                     ] = False,
     retry_errors: Annotated[bool, typer.Option(
         "--retry-errors", help="Build again the tracks that failed in earlier runs (listed in TRAINSET/_errors/).")
     ] = False,
     wait: Annotated[bool, typer.Option(
-        "--wait", help="If another job is writing --out, wait for it to finish instead of stopping.")] = False,
+        "--wait", help="If another job is writing TRAINSET, wait for it to finish instead of stopping.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Cut analysed tracks into fixed log-mel segments with frame-aligned chord, numeral, beat and section ids.
@@ -199,28 +233,28 @@ def build_dataset(
     from ostinato.datasets.config import load_dataset_config
     from ostinato.pipelines.build_dataset import run_build_dataset
 
-    specs, overrides = split_overrides(arguments)
     try:
-        if len(specs) != 1:
-            raise UsageError(f"give exactly one FEATURES folder (an ostinato analyze output), got {specs}")
-        cfg = load_dataset_config(config, overrides)
+        cfg = load_dataset_config(resolve_config(config), check_overrides(overrides))
         _console_logging()
-        run_build_dataset(specs[0], out, cfg, audio_root=audio_root, address=address, force=force,
+        run_build_dataset(features, out, cfg, audio_root=audio_root, address=address, force=force,
                           retry_errors=retry_errors, wait=wait, show_progress=not quiet)
     except OstinatoError as exc:
         _fail(exc)
 
 
-@app.command("fit-genre")
+@app.command("fit-genre", rich_help_panel=_TRAINING, cls=command_class({"--out": 1, "-o": 1}))
 def fit_genre(
-    features: Annotated[str, typer.Argument(help="Output folder or URI of `ostinato analyze` (holds tracks/).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model (model.npz, card.json).")],
-    min_per_genre: Annotated[int, typer.Option(help="Genres with fewer tagged tracks are left out.")] = 3,
-    seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds and the classifier.")] = 0,
+    features: Annotated[str, typer.Argument(metavar="FEATURES", show_default=False, help=_FEATURES_HELP)],
+    out: Annotated[str, typer.Argument(metavar="MODEL_DIR", show_default=False,
+                                       help="Local folder for the model (model.npz, card.json).")],
+    min_per_genre: Annotated[int, typer.Option(metavar="N", help="Genres with fewer tagged tracks are left out.")
+                             ] = 3,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the cross-validation folds and the classifier.")
+                    ] = 0,
 ) -> None:
     """Train a genre classifier on the corpus' own features and genre tags; print its cross-validated accuracy.
 
-    Use it in the pipeline with `ostinato analyze ... theory.genre_model=MODEL_DIR` (rows then say
+    Use it in the pipeline with `ostinato analyze ... --set theory.genre_model=MODEL_DIR` (rows then say
     genre_source = "model").
     """
     from ostinato.extras import require
@@ -228,7 +262,7 @@ def fit_genre(
 
     try:
         require("genre", command="fit-genre")
-        model = fit(features, out, min_per_genre=min_per_genre, seed=seed)
+        model = fit(features, local_location(out, "MODEL_DIR"), min_per_genre=min_per_genre, seed=seed)
     except OstinatoError as exc:
         _fail(exc)
     card = model.card
@@ -240,22 +274,24 @@ def fit_genre(
     _err.print(f"wrote {out}")
 
 
-_TRAIN_CONFIG = typer.Option("--config", "-c", help="Training YAML (configs/train/tiny.yaml, configs/train/gpu.yaml).")
-_ADDRESS = typer.Option(help="Ray cluster to join: 'auto' or ray://host:10001; default RAY_ADDRESS, else a local Ray.")
 _VERBOSE = typer.Option("--verbose", "-v", help="Also Ray's worker output and Ray Data / Ray Train INFO logs.")
+_QUIET_TRAINING = typer.Option("--quiet", "-q", help="No console metrics.")
+_DEVICE = typer.Option(metavar="DEVICE", help="cpu, cuda, cuda:1 ...")
+_VOCODER = typer.Option(metavar="FILE", help="Local TorchScript vocoder; default Griffin-Lim.")
 
 
-@app.command("train-vae")
+@app.command("train-vae", rich_help_panel=_TRAINING,
+             cls=command_class({"--data": 0, "--out": 1, "-o": 1}, old_positional_overrides=True))
 def train_vae(
-    data: Annotated[str, typer.Option("--data", help="Training set folder or URI (ostinato build-dataset).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints, TensorBoard, metrics.jsonl.")],
-    config: Annotated[Path | None, _TRAIN_CONFIG] = None,
-    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides.")] = None,
-    address: Annotated[str | None, _ADDRESS] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No console metrics.")] = False,
+    data: Annotated[str, typer.Argument(metavar="TRAINSET", show_default=False, help=_TRAINSET_HELP)],
+    out: Annotated[str, typer.Argument(metavar="RUN", show_default=False, help=_RUN_HELP)],
+    config: Annotated[str | None, CONFIG_OPTION] = None,
+    overrides: Annotated[list[str] | None, SET_OPTION] = None,
+    address: Annotated[str | None, ADDRESS_OPTION] = None,
+    quiet: Annotated[bool, _QUIET_TRAINING] = False,
     verbose: Annotated[bool, _VERBOSE] = False,
 ) -> None:
-    """Stage 1: train the mel autoencoder on Ray Train. Re-running with the same --out resumes."""
+    """Stage 1: train the mel autoencoder on Ray Train (e.g. --config train/tiny)."""
     from ostinato.extras import require
 
     try:
@@ -263,25 +299,28 @@ def train_vae(
         from ostinato.diffusion.config import load_train_config
         from ostinato.pipelines.train import run_training
 
-        summary = run_training(load_train_config(config, overrides or []), stage="vae", data=data, out=out,
-                               address=address, quiet=quiet, verbose=verbose)
+        cfg = load_train_config(resolve_config(config), check_overrides(overrides))
+        summary = run_training(cfg, stage="vae", data=data, out=local_location(out, "RUN"), address=address,
+                               quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
         _fail(exc)
     _err.print(f"VAE checkpoint: {summary.checkpoint}", soft_wrap=True)
 
 
-@app.command()
+@app.command(rich_help_panel=_TRAINING,
+             cls=command_class({"--data": 0, "--vae": 1, "--out": 2, "-o": 2}, old_positional_overrides=True))
 def train(
-    data: Annotated[str, typer.Option("--data", help="Training set folder or URI (ostinato build-dataset).")],
-    vae: Annotated[Path, typer.Option("--vae", help="Run folder or checkpoint of ostinato train-vae.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints, TensorBoard, metrics.jsonl.")],
-    config: Annotated[Path | None, _TRAIN_CONFIG] = None,
-    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides.")] = None,
-    address: Annotated[str | None, _ADDRESS] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No console metrics.")] = False,
+    data: Annotated[str, typer.Argument(metavar="TRAINSET", show_default=False, help=_TRAINSET_HELP)],
+    vae: Annotated[str, typer.Argument(metavar="VAE", show_default=False,
+                                       help="Run folder or checkpoint of `ostinato train-vae`.")],
+    out: Annotated[str, typer.Argument(metavar="RUN", show_default=False, help=_RUN_HELP)],
+    config: Annotated[str | None, CONFIG_OPTION] = None,
+    overrides: Annotated[list[str] | None, SET_OPTION] = None,
+    address: Annotated[str | None, ADDRESS_OPTION] = None,
+    quiet: Annotated[bool, _QUIET_TRAINING] = False,
     verbose: Annotated[bool, _VERBOSE] = False,
 ) -> None:
-    """Stage 2: train the theory-conditioned latent U-Net on Ray Train. Re-running with the same --out resumes."""
+    """Stage 2: train the theory-conditioned latent U-Net on Ray Train (e.g. --config train/tiny)."""
     from ostinato.extras import require
 
     try:
@@ -289,35 +328,40 @@ def train(
         from ostinato.diffusion.config import load_train_config
         from ostinato.pipelines.train import run_training
 
-        summary = run_training(load_train_config(config, overrides or []), stage="diffusion", data=data, out=out,
-                               vae=vae, address=address, quiet=quiet, verbose=verbose)
+        cfg = load_train_config(resolve_config(config), check_overrides(overrides))
+        summary = run_training(cfg, stage="diffusion", data=data, out=local_location(out, "RUN"),
+                               vae=local_location(vae, "VAE"), address=address, quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
         _fail(exc)
     _err.print(f"model checkpoint: {summary.checkpoint}", soft_wrap=True)
 
 
-@app.command()
+@app.command(rich_help_panel=_GENERATION, cls=command_class({"--checkpoint": 0}))
 def generate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Run folder (latest checkpoint) or checkpoint.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="WAV path (a PNG of the mel goes beside it); a folder "
-                                      "for --batch.")] = Path("clip.wav"),
-    key: Annotated[str | None, typer.Option(help="Key, e.g. 'G major', 'e minor'.")] = None,
-    bpm: Annotated[float | None, typer.Option(help="Tempo in beats per minute.")] = None,
-    time_signature: Annotated[str, typer.Option("--time-signature", help="2/4, 3/4, 4/4, 6/8 or 12/8.")] = "4/4",
-    progression: Annotated[str | None, typer.Option(help="Roman numerals ('I V vi IV') or chords ('G D Em C'); "
-                                                    "NAME*BARS sets a chord's length in bars.")] = None,
-    genre: Annotated[str | None, typer.Option(help="Genre, e.g. rock, jazz, electronic.")] = None,
-    seconds: Annotated[float, typer.Option(help="Length of the clip in seconds.")] = 10.0,
-    seed: Annotated[int, typer.Option(help="Random seed of the initial noise.")] = 0,
-    like: Annotated[str | None, typer.Option("--like", help="Copy the conditions of this analysed track_id.")] = None,
-    features: Annotated[Path | None, typer.Option(help="ostinato analyze output holding the --like track.")] = None,
-    batch: Annotated[Path | None, typer.Option("--batch", help="YAML list of condition sets (option names as "
-                                               "keys, plus out).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Sampling steps (default: the config's, 50).")] = None,
-    guidance: Annotated[float | None, typer.Option("--guidance", help="Classifier-free guidance scale.")] = None,
-    sampler: Annotated[str | None, typer.Option(help="ddim or dpm.")] = None,
-    vocoder: Annotated[Path | None, typer.Option(help="Local TorchScript vocoder; default Griffin-Lim.")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ...")] = "cpu",
+    checkpoint: Annotated[str, typer.Argument(metavar="CHECKPOINT", show_default=False, help=_CHECKPOINT_HELP)],
+    out: Annotated[str, typer.Option("--out", "-o", metavar="WAV|DIR", help="WAV path (a PNG of the mel goes "
+                                     "beside it); a folder for --batch.")] = "clip.wav",
+    key: Annotated[str | None, typer.Option(metavar="KEY", help="Key, e.g. 'G major', 'e minor'.")] = None,
+    bpm: Annotated[float | None, typer.Option(metavar="BPM", help="Tempo in beats per minute.")] = None,
+    time_signature: Annotated[TimeSignature, typer.Option("--time-signature", help="Meter.")] = TimeSignature["4/4"],
+    progression: Annotated[str | None, typer.Option(metavar="CHORDS", help="Roman numerals ('I V vi IV') or "
+                                                    "chords ('G D Em C'); NAME*BARS sets a chord's length in bars.")
+                           ] = None,
+    genre: Annotated[str | None, typer.Option(metavar="GENRE", help="Genre, e.g. rock, jazz, electronic.")] = None,
+    seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Length of the clip in seconds.")] = 10.0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed of the initial noise.")] = 0,
+    like: Annotated[str | None, typer.Option("--like", metavar="TRACK_ID",
+                                             help="Copy the conditions of this analysed track_id.")] = None,
+    features: Annotated[str | None, typer.Option(metavar="FEATURES",
+                                                 help="`ostinato analyze` output holding the --like track.")] = None,
+    batch: Annotated[str | None, typer.Option("--batch", metavar="FILE", help="YAML list of condition sets "
+                                              "(option names as keys, plus out).")] = None,
+    steps: Annotated[int | None, typer.Option(metavar="N", help="Sampling steps (default: the config's).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", metavar="SCALE",
+                                                   help="Classifier-free guidance scale.")] = None,
+    sampler: Annotated[Sampler | None, typer.Option(help="Sampler (default: the config's).")] = None,
+    vocoder: Annotated[str | None, _VOCODER] = None,
+    device: Annotated[str, _DEVICE] = "cpu",
 ) -> None:
     """Generate audio from music-theory conditions with a trained model: writes WAV + PNG of the mel."""
     from ostinato.extras import require
@@ -327,29 +371,35 @@ def generate(
         from ostinato.diffusion.generate import GenerationRequest, read_batch_file, run_generate
 
         if batch is not None:
-            requests = read_batch_file(batch)
+            requests = read_batch_file(local_location(batch, "--batch"))
         else:
-            requests = [GenerationRequest(key=key, bpm=bpm, time_signature=time_signature, progression=progression,
-                                          genre=genre, seconds=seconds, seed=seed, like=like)]
-        written = run_generate(checkpoint, requests, out=out, features=features, vocoder=vocoder, steps=steps,
-                               guidance_scale=guidance, sampler=sampler, device=device)
+            requests = [GenerationRequest(key=key, bpm=bpm, time_signature=time_signature.value,
+                                          progression=progression, genre=genre, seconds=seconds, seed=seed,
+                                          like=like)]
+        written = run_generate(local_location(checkpoint, "CHECKPOINT"), requests, out=local_location(out, "--out"),
+                               features=features, vocoder=vocoder and local_location(vocoder, "--vocoder"),
+                               steps=steps, guidance_scale=guidance, sampler=sampler and sampler.value, device=device)
     except OstinatoError as exc:
         _fail(exc)
     for wav, png in written:
         _err.print(f"wrote {wav} and {png}", soft_wrap=True)
 
 
-@app.command()
+@app.command(rich_help_panel=_GENERATION,
+             cls=command_class({"--checkpoint": 0, "--data": 1, "--out": 2, "-o": 2}))
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Run folder (latest checkpoint) or checkpoint.")],
-    data: Annotated[str, typer.Option("--data", help="Training set whose val split gives the condition sets.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: evaluate.json and evaluate.md.")],
-    limit: Annotated[int, typer.Option(help="At most this many val segments.")] = 16,
-    steps: Annotated[int | None, typer.Option(help="Sampling steps (default: the config's).")] = None,
-    guidance: Annotated[float | None, typer.Option("--guidance", help="Guidance scale of the conditioned run.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    vocoder: Annotated[Path | None, typer.Option(help="Local TorchScript vocoder; default Griffin-Lim.")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ...")] = "cpu",
+    checkpoint: Annotated[str, typer.Argument(metavar="CHECKPOINT", show_default=False, help=_CHECKPOINT_HELP)],
+    data: Annotated[str, typer.Argument(metavar="TRAINSET", show_default=False,
+                                        help="Training set whose val split gives the condition sets.")],
+    out: Annotated[str, typer.Argument(metavar="OUT", show_default=False,
+                                       help="Local report folder: evaluate.json and evaluate.md.")],
+    limit: Annotated[int, typer.Option(metavar="N", help="At most this many val segments.")] = 16,
+    steps: Annotated[int | None, typer.Option(metavar="N", help="Sampling steps (default: the config's).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", metavar="SCALE",
+                                                   help="Guidance scale of the conditioned run.")] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed.")] = 0,
+    vocoder: Annotated[str | None, _VOCODER] = None,
+    device: Annotated[str, _DEVICE] = "cpu",
 ) -> None:
     """Generate for held-out conditions, analyse the audio, and score it against the conditions (guided vs
     unconditional): chord and key accuracy, tempo error, beat F-measure."""
@@ -359,45 +409,34 @@ def evaluate(
         require("eval", command="evaluate")
         from ostinato.diffusion.evaluate import ProgressPrinter, run_evaluation
 
-        report = run_evaluation(checkpoint, data=data, out=out, limit=limit, steps=steps, guidance_scale=guidance,
-                                seed=seed, vocoder=vocoder, device=device, progress=ProgressPrinter())
+        report = run_evaluation(local_location(checkpoint, "CHECKPOINT"), data=data, out=local_location(out, "OUT"),
+                                limit=limit, steps=steps, guidance_scale=guidance, seed=seed,
+                                vocoder=vocoder and local_location(vocoder, "--vocoder"), device=device,
+                                progress=ProgressPrinter())
     except OstinatoError as exc:
         _fail(exc)
     _err.print(report.summary_line(), soft_wrap=True)
 
 
-config_app = typer.Typer(help="The YAML configs shipped with ostinato (configs/ in a checkout).", no_args_is_help=True)
-app.add_typer(config_app, name="config")
+config_app = typer.Typer(help="The YAML configs shipped with ostinato (configs/ in a checkout).", no_args_is_help=True,
+                         cls=OstinatoGroup)
+app.add_typer(config_app, name="config", rich_help_panel="Configuration")
 
 
-def _shipped_configs() -> dict:
-    """NAME (``analyze``, ``train/tiny``) -> the shipped YAML file, from the package data ``ostinato/configs``."""
-    from importlib import resources
-
-    found, folders = {}, [(resources.files("ostinato") / "configs", "")]
-    while folders:
-        folder, prefix = folders.pop()
-        for entry in folder.iterdir():
-            if entry.is_dir():
-                folders.append((entry, f"{prefix}{entry.name}/"))
-            elif entry.name.endswith(".yaml"):
-                found[prefix + entry.name.removesuffix(".yaml")] = entry
-    return dict(sorted(found.items()))
-
-
-@config_app.command("list")
+@config_app.command("list", cls=command_class())
 def config_list() -> None:
     """Name every shipped config (the NAME of `ostinato config show`)."""
-    for name in _shipped_configs():
+    for name in shipped_configs():
         print(name)
 
 
-@config_app.command("show")
+@config_app.command("show", cls=command_class())
 def config_show(
-    name: Annotated[str, typer.Argument(help="analyze, dataset, train/tiny, ... (`ostinato config list`).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
+                                        help="analyze, dataset, train/tiny, ... (`ostinato config list`).")],
 ) -> None:
     """Print a shipped config: `ostinato config show train/tiny > my.yaml`, edit it, pass it with --config."""
-    configs = _shipped_configs()
+    configs = shipped_configs()
     key = name.removesuffix(".yaml").removeprefix("configs/")
     if key not in configs:
         _fail(UsageError(f"no shipped config {name!r}; there are: {', '.join(configs)}"))

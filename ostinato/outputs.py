@@ -1,7 +1,7 @@
 """An analysis output's shards as every reader should see them: readable files only, one row per input.
 
 Shards are append-only and written by independent runs, so an output can hold more than one row for an input:
-two jobs that once wrote the same ``--out`` (before the writer lease, or on an object store that raced), an
+two jobs that once wrote the same output (before the writer lease, or on an object store that raced), an
 error row and the row of its retry (``--retry-errors``), a compaction cut short. Every reader (resume, query,
 report, build-dataset, fit-genre) goes through :func:`scan_output`, which applies one rule (:func:`kept_rows`):
 
@@ -185,7 +185,7 @@ def scan_output(location: str, *, require: bool = False) -> OutputScan:
             else f"{schema.TRACKS_DIR} shards"
         raise OutputNotFoundError(
             f"no {which} under {display(fs, root)} (expected "
-            f"{schema.TRACKS_DIR}/*.parquet there); point at the --out of `ostinato analyze`"
+            f"{schema.TRACKS_DIR}/*.parquet there); point at the OUT folder of `ostinato analyze`"
         )
     alias_schema = pa.schema([("path", pa.string()), ("track_id", pa.string())])
     scan.aliases = pa.concat_tables([a.cast(alias_schema) for a in aliases]) if aliases else alias_schema.empty_table()

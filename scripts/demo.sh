@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ostinato demo-corpus demo
-.venv/bin/ostinato analyze demo --out demo-out --config configs/demo.yaml
+.venv/bin/ostinato analyze demo demo-out --config configs/demo.yaml
 .venv/bin/python scripts/show_demo.py demo demo-out

@@ -15,7 +15,7 @@ A checkpoint folder holds::
 entry per Ray Train rank: torch's CPU (and CUDA) generator, numpy's global MT19937 state and Python's
 ``random`` state, each as tensors and integers.
 
-A run folder (``--out RUN_DIR``) holds Ray Train's ``checkpoint_*`` folders; ``resolve_checkpoint`` picks the
+A run folder (RUN of ``ostinato train``) holds Ray Train's ``checkpoint_*`` folders; ``resolve_checkpoint`` picks the
 one with the highest step.
 """
 

@@ -55,7 +55,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, name: str, fs: pafs.FileSys
 
 
 def open_features(location: str | os.PathLike[str], *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection over the shards written by ``ostinato analyze --out location``.
+    """A DuckDB connection over the shards written by ``ostinato analyze INPUT... LOCATION``.
 
     Parameters
     ----------

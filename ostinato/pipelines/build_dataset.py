@@ -138,7 +138,7 @@ def _open_card(out: str, features: str, config: DatasetConfig, force: bool) -> d
         if old != new:
             raise OstinatoError(
                 f"{out} holds segments of {old[0]} mels x {old[1]} frames; these would be {new[0]} x {new[1]}, "
-                "which cannot share a training set; write to a new --out"
+                "which cannot share a training set; write to a new TRAINSET"
             )
     return {"runs": [], **(card or {}), "config_hash": results_hash, "source": features,
             "config": config.model_dump(mode="json")}

@@ -38,7 +38,7 @@ class InputError(OstinatoError):
     """An INPUT argument names nothing that can be listed."""
 
 
-def _is_audio(name: str) -> bool:
+def is_analysable(name: str) -> bool:
     """True for the extensions analysed: audio and scores."""
     extension = os.path.splitext(name)[1].lower()
     return extension in AUDIO_EXTENSIONS or extension in SCORE_FORMATS
@@ -64,11 +64,11 @@ def _expand_glob(spec: str) -> list[InputFile]:
 
 def _expand_one(spec: str, depth: int) -> list[InputFile]:
     if _GLOB_CHARS & set(spec.split("://", 1)[-1]):
-        return [f for f in _expand_glob(spec) if _is_audio(f.uri)]
+        return [f for f in _expand_glob(spec) if is_analysable(f.uri)]
     fs, path = resolve(spec)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
-        return [InputFile(display(fs, i.path), i.size) for i in _walk(fs, path) if _is_audio(i.base_name)]
+        return [InputFile(display(fs, i.path), i.size) for i in _walk(fs, path) if is_analysable(i.base_name)]
     if info.type != pafs.FileType.File:
         raise InputError(f"input {spec} does not exist")
     if os.path.splitext(path)[1].lower() in LIST_EXTENSIONS and depth == 0:

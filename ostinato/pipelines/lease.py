@@ -1,4 +1,4 @@
-"""One writer per output: the lease a job holds on its ``--out`` while it writes there.
+"""One writer per output: the lease a job holds on its output folder while it writes there.
 
 A second job on the same output either stops at once with a message naming the job that holds it (host, pid,
 run id, start time) or, with ``--wait``, waits for it to finish and then resumes what is left, which is usually
@@ -171,7 +171,7 @@ def writer_lease(
     me = _me(run_id)
     if isinstance(fs, pafs.LocalFileSystem):
         if os.path.isfile(root):
-            raise OstinatoError(f"--out {root} is a file; name a folder (it is created if missing)")
+            raise OstinatoError(f"output {root} is a file; name a folder (it is created if missing)")
         lease: Any = _LocalLease(f"{root}/{LEASE_NAME}", me)
     else:
         lease = _ObjectLease(fs, f"{root}/{LEASE_NAME}", me)

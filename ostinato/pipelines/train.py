@@ -5,7 +5,7 @@ Fault tolerance: rank 0 writes a checkpoint every ``run.checkpoint_every`` steps
 ``ray.train.report`` (every worker reports: the call is a barrier); Ray keeps the latest
 ``run.keep_checkpoints``. When a worker dies, ``FailureConfig`` restarts the group and the workers resume from
 the latest checkpoint (weights, EMA, optimizer, schedule, step, every rank's RNG states). Launching again with
-the same ``--out`` (Ray Train's run name and storage path) resumes the same way.
+the same RUN folder (Ray Train's run name and storage path) resumes the same way.
 
 Console: rank 0 appends one JSON line per report to ``RUN_DIR/metrics.jsonl``; the driver follows that file and
 prints one line per report. Workers print nothing, so at the default verbosity Ray runs with ``log_to_driver``
@@ -72,7 +72,7 @@ def run_training(
     vae_dir = None
     if stage == "diffusion":
         if vae is None:
-            raise OstinatoError("ostinato train needs --vae: the run folder or checkpoint of ostinato train-vae")
+            raise OstinatoError("ostinato train needs VAE: the run folder or checkpoint of ostinato train-vae")
         vae_dir = str(resolve_checkpoint(vae, stage="vae").path.resolve())
     card = read_card(str(data))
     problems = shape_problems(cfg, n_mels=card.n_mels, n_frames=card.n_frames)

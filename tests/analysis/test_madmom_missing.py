@@ -18,8 +18,8 @@ def _analyze_without_madmom(tmp_path, *overrides: str) -> subprocess.CompletedPr
     wav = write_wav(synth.click_track(120, 8.0, sr=22050), sr=22050, path=tmp_path / "clicks.wav")
     env = {**os.environ, "PYTHONPATH": str(shadow.parent), "RAY_ADDRESS": ""}
     return subprocess.run(
-        [sys.executable, "-m", "ostinato.cli", "analyze", str(wav), "separation.enabled=false", *overrides,
-         "--out", str(tmp_path / "out"), "--quiet"],
+        [sys.executable, "-m", "ostinato.cli", "analyze", str(wav), str(tmp_path / "out"), "--quiet",
+         "--set", "separation.enabled=false", *(word for override in overrides for word in ("--set", override))],
         env=env, capture_output=True, text=True, timeout=300,
     )
 

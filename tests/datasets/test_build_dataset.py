@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect wit
 
 SR, HOP, N_MELS, N_FRAMES = 22050, 256, 32, 128
 DATASET = [f"mel.n_mels={N_MELS}", f"segment.n_frames={N_FRAMES}", "split.val_share=0.34", "output.rows_per_shard=8"]
+DATASET_SETS = [word for override in DATASET for word in ("--set", override)]
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +151,9 @@ def test_rerun_resumes_and_another_config_is_refused(built, features):
     with pytest.raises(OstinatoError, match="cannot share a training set"):
         run_build_dataset(str(features), str(out), load_dataset_config(None, [*DATASET, "mel.n_mels=16"]),
                           force=True, show_progress=False)
-    result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), "segment.n_frames=64"])
+    result = CliRunner().invoke(app, ["build-dataset", str(features), str(out), "--set", "segment.n_frames=64"])
     assert result.exit_code == 1 and "different configuration" in result.output
-    result = CliRunner().invoke(app, ["build-dataset", str(features), "--out", str(out), *DATASET])
+    result = CliRunner().invoke(app, ["build-dataset", str(features), str(out), *DATASET_SETS])
     assert result.exit_code == 0 and "3 already built, skipped" in result.output
     train = read_card(str(out)).splits["train"]
     assert re.search(rf"train split\s+│ {train.segments} segments, {train.tracks} tracks", result.output)

@@ -53,8 +53,8 @@ def test_scores_are_high_for_audio_that_does_what_was_asked_and_low_for_other_ch
 
 def test_evaluate_command_writes_guided_vs_unconditional_report(tiny_model, diffusion_trainset, tmp_path):
     out = tmp_path / "report"
-    result = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model.model), "--data",
-                                      str(diffusion_trainset), "--out", str(out), "--limit", "2", "--steps", "5"])
+    result = CliRunner().invoke(app, ["evaluate", str(tiny_model.model), str(diffusion_trainset), str(out),
+                                      "--limit", "2", "--steps", "5"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "evaluate.json").read_text())
     assert report["n_segments"] == 2 and len(report["per_segment"]) == 2

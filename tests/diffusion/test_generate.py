@@ -67,7 +67,7 @@ def test_bad_requests_say_what_is_wrong():
 def test_generate_command_writes_playable_audio_of_the_requested_length_and_a_png(tiny_model, tmp_path):
     out = tmp_path / "clip.wav"
     result = CliRunner().invoke(app, [
-        "generate", "--checkpoint", str(tiny_model.model.parent), "--key", "G major", "--bpm", "120",
+        "generate", str(tiny_model.model.parent), "--key", "G major", "--bpm", "120",
         "--progression", "I V vi IV", "--seconds", "3", "--out", str(out), "--steps", "5",
     ])
     assert result.exit_code == 0, result.output
@@ -83,7 +83,7 @@ def test_batch_file_generates_every_condition_set(tiny_model, tmp_path):
         {"key": "C major", "bpm": 100, "progression": "I IV V I", "seconds": 2.5, "seed": 1},
         {"progression": "Am F C G", "seconds": 1.0, "out": str(tmp_path / "named.wav")},
     ]))
-    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--batch", str(batch),
+    result = CliRunner().invoke(app, ["generate", str(tiny_model.model), "--batch", str(batch),
                                       "--out", str(tmp_path / "clips"), "--steps", "3"])
     assert result.exit_code == 0, result.output
     assert sf.read(tmp_path / "clips" / "clip-000.wav")[0].shape == (20000,)
@@ -92,10 +92,10 @@ def test_batch_file_generates_every_condition_set(tiny_model, tmp_path):
 
 
 def test_missing_vocoder_or_checkpoint_is_a_one_line_error(tiny_model, tmp_path):
-    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--seconds", "1",
+    result = CliRunner().invoke(app, ["generate", str(tiny_model.model), "--seconds", "1",
                                       "--out", str(tmp_path / "x.wav"), "--vocoder", str(tmp_path / "nope.pt")])
     assert result.exit_code == 1 and "--vocoder" in result.output
-    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.vae), "--seconds", "1",
+    result = CliRunner().invoke(app, ["generate", str(tiny_model.vae), "--seconds", "1",
                                       "--out", str(tmp_path / "x.wav")])
     assert result.exit_code == 1 and "ostinato train" in result.output
 
@@ -112,11 +112,11 @@ def test_like_copies_an_analysed_tracks_conditions(tiny_model, tmp_path):
     assert _at(c, "chord_root", 0.1) == vocab.encode_chord_root(7)  # from bar 2 on: V = G
     assert int(c["key"][0]) == vocab.encode_key("C") and float(c["bpm"][0]) == pytest.approx(row["tempo_bpm"])
     out = tmp_path / "like.wav"
-    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--like", track["track_id"],
+    result = CliRunner().invoke(app, ["generate", str(tiny_model.model), "--like", track["track_id"],
                                       "--features", str(tmp_path / "features"), "--seconds", "2", "--steps", "3",
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert sf.read(out)[0].shape == (16000,)
-    result = CliRunner().invoke(app, ["generate", "--checkpoint", str(tiny_model.model), "--like", "missing",
+    result = CliRunner().invoke(app, ["generate", str(tiny_model.model), "--like", "missing",
                                       "--features", str(tmp_path / "features"), "--out", str(out)])
     assert result.exit_code == 1 and "missing" in result.output

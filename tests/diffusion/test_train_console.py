@@ -18,9 +18,9 @@ RAY_CHATTER = ("Starting execution of Dataset", "Execution plan", "execution fin
 
 def test_train_vae_console_is_one_line_per_report(tmp_path):
     trainset = write_tiny_trainset(tmp_path / "trainset", n_tracks=4, segments_per_track=4)
-    command = [sys.executable, "-m", "ostinato.cli", "train-vae", "--config", "configs/train/tiny.yaml",
-               "--data", str(trainset), "--out", str(tmp_path / "vae"), "vae_training.max_steps=4",
-               "vae_training.batch_size=2", "run.log_every=2", "run.checkpoint_every=4"]
+    command = [sys.executable, "-m", "ostinato.cli", "train-vae", str(trainset), str(tmp_path / "vae"),
+               "--config", "train/tiny", "--set", "vae_training.max_steps=4", "--set", "vae_training.batch_size=2",
+               "--set", "run.log_every=2", "--set", "run.checkpoint_every=4"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]

@@ -96,7 +96,7 @@ def test_empty_theory_columns_give_notes_not_errors(tmp_path):
 @pytest.mark.slow
 
 def test_cli_report(features, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "ostinato.cli", "report", str(features), "--out", str(tmp_path)],
+    run = subprocess.run([sys.executable, "-m", "ostinato.cli", "report", str(features), str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "index.html").exists() and (tmp_path / "transitions.png").exists()

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from ostinato.cli import split_overrides
+from ostinato.cli_params import split_overrides
 from ostinato.config import AnalyzeConfig, load_config, parse_override
 from ostinato.errors import ConfigError
 
@@ -72,7 +72,7 @@ def test_results_hash_ignores_resources_but_not_analysis_settings():
     assert load_config(None, ["features.hop_length=256"]).results_hash() != base
 
 
-def test_cli_splits_overrides_from_inputs(tmp_path):
+def test_old_positional_overrides_are_told_from_inputs(tmp_path):
     existing = tmp_path / "a.b=c"
     existing.mkdir()
     inputs, overrides = split_overrides(["music/", "separation.enabled=false", str(existing)])

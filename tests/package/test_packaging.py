@@ -142,10 +142,10 @@ def test_require_names_the_extra_in_one_sentence():
 
 
 @pytest.mark.parametrize(("hidden", "args", "extra"), [
-    ("sklearn", ["fit-genre", "nowhere", "--out", "nowhere"], "genre"),
-    ("diffusers", ["train", "--data", "nowhere", "--vae", "nowhere", "--out", "nowhere"], "train"),
-    ("diffusers", ["generate", "--checkpoint", "nowhere", "--out", "x.wav"], "train"),
-    ("mir_eval", ["evaluate", "--checkpoint", "nowhere", "--data", "nowhere", "--out", "nowhere"], "eval"),
+    ("sklearn", ["fit-genre", "nowhere", "nowhere"], "genre"),
+    ("diffusers", ["train", "nowhere", "nowhere", "nowhere"], "train"),
+    ("diffusers", ["generate", "nowhere", "--out", "x.wav"], "train"),
+    ("mir_eval", ["evaluate", "nowhere", "nowhere", "nowhere"], "eval"),
 ])
 def test_a_command_whose_extra_is_missing_prints_one_error_line(hidden, args, extra):
     # The package made unimportable for this interpreter only (None in sys.modules), as in an install without it

@@ -71,8 +71,9 @@ def test_analyze_on_two_nodes_survives_losing_one(cluster, tmp_path):
     holder = CpuHolder.options(scheduling_strategy=NodeAffinitySchedulingStrategy(head_id, soft=False)).remote()
     ray.get(holder.ready.remote(), timeout=60)
 
-    command = [*CLI, "analyze", str(corpus), "--out", str(out), "--address", ray_cluster.address, "--quiet",
-               "separation.enabled=false", "output.rows_per_shard=1", "resources.max_in_flight=4"]
+    command = [*CLI, "analyze", str(corpus), str(out), "--address", ray_cluster.address, "--quiet",
+               "--set", "separation.enabled=false", "--set", "output.rows_per_shard=1",
+               "--set", "resources.max_in_flight=4"]
     job = subprocess.Popen(command, env={**os.environ, "RAY_ADDRESS": ""}, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

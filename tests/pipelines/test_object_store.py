@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow  # Ray, CLI subprocesses or training: deselect wit
 
 CLI = [sys.executable, "-m", "ostinato.cli"]
 BUCKET = "music"
+FAST = ["--set", "separation.enabled=false", "--set", "output.rows_per_shard=2"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_analyze_query_and_report_by_s3_uri(s3, demo_corpus, tmp_path):
     for name in names:
         s3.upload_file(str(demo_corpus / name), BUCKET, f"corpus/{name}")
     corpus, out = f"s3://{BUCKET}/corpus", f"s3://{BUCKET}/features"
-    run = _cli("analyze", corpus, "--out", out, "--quiet", "separation.enabled=false", "output.rows_per_shard=2")
+    run = _cli("analyze", corpus, out, "--quiet", *FAST)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"features/{schema.CARD_NAME}" in _keys(s3, "features/")
     assert len([k for k in _keys(s3, f"features/{schema.TRACKS_DIR}/") if k.endswith(".parquet")]) == 2
@@ -69,7 +70,7 @@ def test_analyze_query_and_report_by_s3_uri(s3, demo_corpus, tmp_path):
     assert {r["status"] for r in rows} == {"ok"} and all(r["tempo_bpm"] > 0 for r in rows)
 
     # Re-running resumes from the shards in the bucket: nothing is analysed twice.
-    again = _cli("analyze", corpus, "--out", out, "--quiet", "separation.enabled=false", "output.rows_per_shard=2")
+    again = _cli("analyze", corpus, out, "--quiet", *FAST)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(query_pandas(out, "SELECT path FROM tracks")) == len(names)
     card = json.loads(s3.get_object(Bucket=BUCKET, Key=f"features/{schema.CARD_NAME}")["Body"].read())
@@ -80,7 +81,7 @@ def test_analyze_query_and_report_by_s3_uri(s3, demo_corpus, tmp_path):
     assert csv.returncode == 0, csv.stderr
     body = s3.get_object(Bucket=BUCKET, Key="r/keys.csv")["Body"].read().decode()
     assert body.splitlines()[0] == "key,mode" and len(body.splitlines()) == len(names) + 1
-    report = _cli("report", out, "--out", str(tmp_path / "report"))
+    report = _cli("report", out, str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "report" / "keys.png").exists()
 

@@ -22,7 +22,7 @@ from ostinato.testing.features import synthetic_tracks, write_synthetic_features
 
 CLI = [sys.executable, "-m", "ostinato.cli"]
 ENV = {**os.environ, "RAY_ADDRESS": "", "COLUMNS": "200"}  # summary tables unwrapped
-FAST = ["separation.enabled=false", "output.rows_per_shard=1", "features.music_tagger=none"]
+FAST = ["--set", "separation.enabled=false", "--set", "output.rows_per_shard=1", "--set", "features.music_tagger=none"]
 
 
 def _cli(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
@@ -97,7 +97,7 @@ def written(corpus, tmp_path_factory) -> Path:
     """Job A analyses; job B, started while A holds the output, stops with a message naming A; job C, started
     with --wait at the same time, waits for A and then finds nothing left to do."""
     out = tmp_path_factory.mktemp("integrity") / "out"
-    first = subprocess.Popen([*CLI, "analyze", str(corpus), "--out", str(out), "--quiet", *FAST], env=ENV,
+    first = subprocess.Popen([*CLI, "analyze", str(corpus), str(out), "--quiet", *FAST], env=ENV,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lease = out / "_writer.json"
     deadline = time.monotonic() + 120
@@ -105,9 +105,9 @@ def written(corpus, tmp_path_factory) -> Path:
         time.sleep(0.1)
     holder = json.loads(lease.read_text())
     assert holder["pid"] == first.pid
-    waiting = subprocess.Popen([*CLI, "analyze", str(corpus), "--out", str(out), "--wait", *FAST], env=ENV,
+    waiting = subprocess.Popen([*CLI, "analyze", str(corpus), str(out), "--wait", *FAST], env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    refused = _cli("analyze", str(corpus), "--out", str(out), *FAST)
+    refused = _cli("analyze", str(corpus), str(out), *FAST)
     assert first.poll() is None, "job A ended before job B could be refused"
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().count("\n") == 0, refused.stderr
@@ -150,7 +150,7 @@ def test_damaged_and_duplicated_shards_then_retry_errors(written, corpus, tmp_pa
     fresh = write_demo_corpus(tmp_path / "fresh", n_tracks=1, seconds=8.0, seed=99)
     shutil.copy(next((tmp_path / "fresh").glob("*.mp3")), corpus / "zz-broken.mp3")
     assert fresh.tracks
-    again = _cli("analyze", str(corpus), "--out", str(out), *FAST)
+    again = _cli("analyze", str(corpus), str(out), *FAST)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "moved a damaged shard to" in again.stderr and "--retry-errors analyses" in again.stderr
     assert (out / outputs.QUARANTINE_DIR / schema.TRACKS_DIR / damaged.name).exists()
@@ -158,7 +158,7 @@ def test_damaged_and_duplicated_shards_then_retry_errors(written, corpus, tmp_pa
     assert sorted(r["path"] for r in rows) == inputs  # re-analysed once, duplicate compacted away
     assert [r["status"] for r in rows if r["path"].endswith("zz-broken.mp3")] == ["error"]
 
-    retry = _cli("analyze", str(corpus), "--out", str(out), "--retry-errors", *FAST)
+    retry = _cli("analyze", str(corpus), str(out), "--retry-errors", *FAST)
     assert retry.returncode == 0, retry.stderr[-3000:]
     assert "1 inputs whose earlier row was an error" in retry.stderr
     rows = _raw_rows(out)
@@ -192,7 +192,7 @@ def test_readers_see_one_row_per_input_where_shards_hold_more(tmp_path):
 def test_out_naming_a_file_is_one_line_exit_1(corpus, tmp_path):
     target = tmp_path / "a-file"
     target.write_text("x")
-    run = _cli("analyze", str(corpus), "--out", str(target), *FAST)
+    run = _cli("analyze", str(corpus), str(target), *FAST)
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "is a file" in run.stderr, run.stderr
 
 
@@ -202,8 +202,7 @@ def test_shards_of_a_newer_schema_are_one_line_exit_1(tmp_path):
     table = pq.read_table(shard)
     newer = table.replace_schema_metadata({b"ostinato.schema_version": str(schema.SCHEMA_VERSION + 1).encode()})
     pq.write_table(newer, shard)
-    for args in (["query", str(tmp_path / "f"), "SELECT 1"], ["report", str(tmp_path / "f"), "--out",
-                                                               str(tmp_path / "r")]):
+    for args in (["query", str(tmp_path / "f"), "SELECT 1"], ["report", str(tmp_path / "f"), str(tmp_path / "r")]):
         run = _cli(*args)
         assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
         assert run.stderr.count("\n") == 1 and "newer than this ostinato" in run.stderr
@@ -211,8 +210,8 @@ def test_shards_of_a_newer_schema_are_one_line_exit_1(tmp_path):
 
 @pytest.mark.slow
 def test_usage_errors_exit_2_and_failures_exit_1(tmp_path):
-    assert _cli("analyze", "--out", str(tmp_path / "o")).returncode == 2  # no INPUT
-    bad_key = _cli("analyze", str(tmp_path), "--out", str(tmp_path / "o"), "nosuch.key=1")
+    assert _cli("analyze", str(tmp_path / "o")).returncode == 2  # no INPUT
+    bad_key = _cli("analyze", str(tmp_path), str(tmp_path / "o"), "--set", "nosuch.key=1")
     assert bad_key.returncode == 2 and bad_key.stderr.startswith("error:")
     missing = _cli("query", str(tmp_path / "nothing"), "SELECT 1")
     assert missing.returncode == 1 and missing.stderr.startswith("error:")
@@ -220,8 +219,8 @@ def test_usage_errors_exit_2_and_failures_exit_1(tmp_path):
 
 @pytest.mark.slow
 def test_cuda_separation_without_a_gpu_is_one_line_not_a_wait(corpus, tmp_path):
-    run = _cli("analyze", str(corpus), "--out", str(tmp_path / "o"), "separation.enabled=true",
-               "separation.device=cuda", timeout=240)
+    run = _cli("analyze", str(corpus), str(tmp_path / "o"), "--set", "separation.enabled=true",
+               "--set", "separation.device=cuda", timeout=240)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
     assert "has no GPU" in run.stderr and "separation.device=auto" in run.stderr
 

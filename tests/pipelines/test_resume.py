@@ -41,8 +41,8 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_one_row_per_input(tmp_path):
     write_demo_corpus(corpus, n_tracks=8, seconds=10.0, seed=3)
     inputs = sorted(str(p) for p in corpus.glob("*.mp3"))
     out = tmp_path / "out"
-    command = [*CLI, "analyze", str(corpus), "--out", str(out), "--quiet",
-               "separation.enabled=false", "output.rows_per_shard=1", "resources.max_in_flight=2"]
+    command = [*CLI, "analyze", str(corpus), str(out), "--quiet", "--set", "separation.enabled=false",
+               "--set", "output.rows_per_shard=1", "--set", "resources.max_in_flight=2"]
     env = {**os.environ, "RAY_ADDRESS": ""}
     proc = subprocess.Popen(command, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -28,7 +28,7 @@ SR = 22050
 def model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("genre")
     features = write_genre_corpus(root / "features", per_genre=8, seed=0)
-    result = CliRunner().invoke(app, ["fit-genre", str(features), "--out", str(root / "model")])
+    result = CliRunner().invoke(app, ["fit-genre", str(features), str(root / "model")])
     assert result.exit_code == 0, result.output
     assert "cross-validated accuracy" in result.output
     return root / "model"
@@ -99,10 +99,10 @@ def test_one_genre_is_a_clear_error(tmp_path):
     import pyarrow.parquet as pq
 
     pq.write_table(schema.tracks_table(rows), tmp_path / "f" / schema.TRACKS_DIR / "part-0.parquet")
-    result = CliRunner().invoke(app, ["fit-genre", str(tmp_path / "f"), "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(app, ["fit-genre", str(tmp_path / "f"), str(tmp_path / "m")])
     assert result.exit_code == 1
     assert "need at least two genres" in result.output
-    result = CliRunner().invoke(app, ["fit-genre", str(tmp_path / "nothing"), "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(app, ["fit-genre", str(tmp_path / "nothing"), str(tmp_path / "m")])
     assert result.exit_code == 1 and "run `ostinato analyze` first" in result.output
 
 
