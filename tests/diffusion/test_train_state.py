@@ -66,6 +66,7 @@ def test_warmup_schedule_and_ema_come_from_diffusers():
 @pytest.mark.parametrize(("train", "dataset"), [
     ("configs/train/tiny.yaml", "configs/dataset-tiny.yaml"),
     ("configs/train/gpu.yaml", "configs/dataset-gpu.yaml"),
+    ("configs/train/adherence.yaml", "configs/dataset-adherence.yaml"),
 ])
 def test_train_configs_fit_the_training_sets_they_are_meant_for(train, dataset):
     data = load_dataset_config(dataset)
