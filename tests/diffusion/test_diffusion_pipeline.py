@@ -18,7 +18,7 @@ from ostinato.diffusion.vae import build_vae
 
 N_MELS, N_FRAMES = 16, 32
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]  # trains a tiny model
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def dummy_components() -> dict:
@@ -110,6 +110,7 @@ def test_frames_must_fit_the_downsampling():
         pipe(conditions, num_inference_steps=2)
 
 
+@pytest.mark.slow  # trains a tiny model on Ray
 def test_a_trained_checkpoint_is_a_pipeline_folder_that_generates(tiny_model, diffusion_trainset):
     from ostinato.datasets.loader import SegmentDataset
     from ostinato.diffusion.conditioner import condition_tensors
