@@ -188,7 +188,9 @@ def vae_ceiling(trainset: Path, vae_run: Path, *, limit: int) -> dict[str, float
 
 
 def checkpoints(run_dir: Path) -> dict[int, Path]:
-    return {int(p.name.split("_")[1]): p for p in sorted(run_dir.glob("checkpoint_*"))}
+    """Checkpoint folders of a training run by step (``checkpoint_00000500`` -> 500)."""
+    return {int(p.name.split("_")[1]): p for p in sorted(run_dir.glob("checkpoint_*"))
+            if p.is_dir() and p.name.split("_")[1].isdigit()}
 
 
 def group_means(report: dict, groups: dict[str, str]) -> dict[str, dict[str, dict[str, float]]]:
