@@ -260,12 +260,13 @@ def main() -> None:
         print(f"  pipeline / sequential: {entry['ratio']:.2f}x   stage share: "
               + ", ".join(f"{k} {v:.0%}" for k, v in entry["stage_share"].items() if v))
 
-    peers = _subset(corpus, args.peer_tracks)
-    peer = _child("music_extractor", str(peers))
-    report["music_extractor_x_realtime"] = _audio_seconds(_files(str(peers))) / peer["wall_s"]
-    print(f"\nessentia MusicExtractor (1 process): {report['music_extractor_x_realtime']:.1f}x realtime")
-    ours, peer_x = report["without separation"]["sequential_x_realtime"], report["music_extractor_x_realtime"]
-    print(f"per core: ostinato sequential {ours:.1f}x vs MusicExtractor {peer_x:.1f}x -> {ours / peer_x:.2f}x")
+    if args.peer_tracks:
+        peers = _subset(corpus, args.peer_tracks)
+        peer = _child("music_extractor", str(peers))
+        report["music_extractor_x_realtime"] = _audio_seconds(_files(str(peers))) / peer["wall_s"]
+        print(f"\nessentia MusicExtractor (1 process): {report['music_extractor_x_realtime']:.1f}x realtime")
+        ours, peer_x = report["without separation"]["sequential_x_realtime"], report["music_extractor_x_realtime"]
+        print(f"per core: ostinato sequential {ours:.1f}x vs MusicExtractor {peer_x:.1f}x -> {ours / peer_x:.2f}x")
 
     if args.long_minutes:
         from ostinato.testing.corpus import write_bad_inputs
