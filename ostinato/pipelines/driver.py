@@ -9,7 +9,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from typing import Any
 
 import ray
@@ -52,10 +52,10 @@ class BoundedCalls:
     Memory stays bounded on any corpus size because items are pulled from an iterable only when there is room.
     """
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, *, waiting: Sized = ()) -> None:
         self.window = window
         self.jobs: dict[Any, Any] = {}
-        self.waiting = 0  # items queued outside Ray (e.g. for a free actor of an ActorPool): they take room too
+        self.waiting = waiting  # the caller's queue of items held outside Ray (an ActorPool's): they take room too
 
     def add(self, ref: Any, job: Any) -> None:
         self.jobs[ref] = job
@@ -65,7 +65,7 @@ class BoundedCalls:
         pending = iter(items)
         upcoming = next(pending, _END)
         while upcoming is not _END or self.jobs or self.waiting:
-            while upcoming is not _END and len(self.jobs) + self.waiting < self.window:
+            while upcoming is not _END and len(self.jobs) + len(self.waiting) < self.window:
                 submit(upcoming)
                 upcoming = next(pending, _END)
             ready, _ = ray.wait(list(self.jobs), num_returns=1, timeout=1.0)
